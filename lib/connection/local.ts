@@ -1,0 +1,84 @@
+/**
+ * The local connection: commands run on this machine through zx, with the same wrapping as over SSH
+ * (/bin/sh -c, LC_ALL=C, sudo -n for become), so a module behaves the same on both.
+ */
+import { $ } from 'zx';
+import { wrapForHost, type Command } from '../command.ts';
+import { putCommand } from './put.ts';
+import {
+  ConnectionError,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  type Connection,
+  type ExecOptions,
+  type ExecResult,
+  type PutOptions,
+} from './types.ts';
+
+export interface LocalOptions {
+  host?: string;
+  become?: boolean | string;
+  commandTimeoutMs?: number;
+}
+
+const identity = (s: string): string => s;
+
+export class LocalConnection implements Connection {
+  readonly host: string;
+  #count = 0;
+  readonly #become: boolean | string;
+  readonly #timeoutMs: number;
+
+  constructor(options: LocalOptions = {}) {
+    this.host = options.host ?? 'localhost';
+    this.#become = options.become ?? false;
+    this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  get commandCount(): number {
+    return this.#count;
+  }
+
+  async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    this.#count++;
+    const script = wrapForHost(command, { become: this.#become }).toString('utf8');
+    const timeoutMs = options.timeoutMs ?? command.timeoutMs ?? this.#timeoutMs;
+    const started = performance.now();
+    try {
+      const child = $({
+        shell: '/bin/sh',
+        prefix: '',
+        postfix: '',
+        quote: identity,
+        nothrow: true,
+        quiet: true,
+        verbose: false,
+        input: command.stdin ?? '',
+      })`${script}`;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void child.kill('SIGKILL').catch(() => undefined);
+      }, timeoutMs);
+      const out = await child.finally(() => clearTimeout(timer));
+      const stdoutBytes = out.buffer();
+      return {
+        exitCode: timedOut ? 124 : (out.exitCode ?? 128),
+        stdout: stdoutBytes.toString('utf8'),
+        stderr: out.stderr,
+        stdoutBytes,
+        signal: out.signal,
+        timedOut,
+        durationMs: performance.now() - started,
+      };
+    } catch (e) {
+      throw new ConnectionError(this.host, `cannot run a local command: ${(e as Error).message}`);
+    }
+  }
+
+  async put(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
+    const r = await this.exec(putCommand(path, content, options));
+    if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${this.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,37 @@
+/**
+ * Atomic file writes as one command: the content goes on stdin to a temp file created next to the target,
+ * which gets its mode and owner before it is renamed over the target. A reader never sees half a file, and
+ * an interrupted write leaves the old file in place (the trap removes the temp file).
+ */
+import { Command, QuoteError, raw, sh } from '../command.ts';
+import type { PutOptions } from './types.ts';
+
+export function modeString(mode: number): string {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new QuoteError(`invalid file mode ${mode}`);
+  return mode.toString(8).padStart(4, '0');
+}
+
+export function putCommand(path: string, content: string | Uint8Array, options: PutOptions = {}): Command {
+  if (!path.startsWith('/')) throw new QuoteError(`put: the path must be absolute: ${path}`);
+  const template = `${path}.sanbook.XXXXXX`;
+  const chmod =
+    options.mode !== undefined
+      ? sh`chmod ${modeString(options.mode)} "$tmp"`
+      : sh`if [ -e ${path} ]; then chmod --reference=${path} "$tmp"; else chmod 0644 "$tmp"; fi`;
+  const ownerSpec =
+    options.owner !== undefined || options.group !== undefined
+      ? `${options.owner ?? ''}${options.group !== undefined ? `:${options.group}` : ''}`
+      : undefined;
+  const chown =
+    ownerSpec !== undefined
+      ? sh`chown ${ownerSpec} "$tmp"`
+      : sh`if [ -e ${path} ]; then chown --reference=${path} "$tmp" 2>/dev/null || :; fi`;
+  const script = sh`tmp=$(mktemp -- ${template}) || exit 1
+trap 'rm -f -- "$tmp"' EXIT
+cat > "$tmp" || exit 1
+${chmod} || exit 1
+${chown} || exit 1
+mv -f -- "$tmp" ${path} || exit 1
+trap - EXIT${raw('')}`;
+  return script.with({ stdin: content });
+}

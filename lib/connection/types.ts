@@ -1,0 +1,61 @@
+/**
+ * The connection contract shared by local (zx) and SSH (ssh2-promise) connections.
+ *
+ * exec() never throws because a command failed: a non-zero exit is data, the caller decides. It throws
+ * `ConnectionError` only when the host cannot be reached or the connection dies, which the runner reports
+ * as "unreachable".
+ */
+import type { Command } from '../command.ts';
+
+export interface ExecResult {
+  exitCode: number;
+  /** stdout decoded as UTF-8 */
+  stdout: string;
+  stderr: string;
+  /** stdout exactly as the host sent it */
+  stdoutBytes: Buffer;
+  /** The signal that ended the command, if any. */
+  signal: string | null;
+  /** True when the command was killed for running past its timeout (exitCode is then 124). */
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface PutOptions {
+  /** Octal mode, e.g. 0o644. Default: keep the mode of the file it replaces, else 0644. */
+  mode?: number;
+  /** Owner name. Default: keep the owner of the file it replaces, else the connecting user. */
+  owner?: string;
+  group?: string;
+}
+
+export interface ExecOptions {
+  /** Override the connection's command timeout for this call. */
+  timeoutMs?: number;
+}
+
+export interface Connection {
+  /** Inventory name of the host. */
+  readonly host: string;
+  /** Run a command (wrapped in /bin/sh -c with LC_ALL=C, under sudo -n when become is set). */
+  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** Write a file atomically: a temp file in the same folder, then rename. Throws on failure. */
+  put(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
+  /** How many commands this connection has run (round trips). */
+  readonly commandCount: number;
+  close(): Promise<void>;
+}
+
+/** The host could not be reached, or the connection broke: the runner marks the host unreachable. */
+export class ConnectionError extends Error {
+  override name = 'ConnectionError';
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;

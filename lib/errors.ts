@@ -1,0 +1,42 @@
+/**
+ * Errors that are the user's to fix (bad inventory, bad params, bad CLI flags). They print as one clear
+ * message naming where (file, host, task, field) and never with a stack trace; the CLI exits 1 and nothing
+ * runs on any host.
+ */
+export interface Where {
+  file?: string;
+  host?: string;
+  group?: string;
+  task?: string;
+  field?: string;
+}
+
+export class UserError extends Error {
+  override name = 'UserError';
+  constructor(
+    /** The message without the place. */
+    readonly detail: string,
+    readonly where: Where = {},
+  ) {
+    super(formatWhere(where) + detail);
+  }
+
+  /** The same error, placed more precisely (the caller knows the host, the task, the file). */
+  at(where: Where): UserError {
+    return new UserError(this.detail, { ...where, ...this.where });
+  }
+}
+
+function formatWhere(where: Where): string {
+  const parts: string[] = [];
+  if (where.file !== undefined) parts.push(where.file);
+  if (where.group !== undefined) parts.push(`group ${where.group}`);
+  if (where.host !== undefined) parts.push(`host ${where.host}`);
+  if (where.task !== undefined) parts.push(`task "${where.task}"`);
+  if (where.field !== undefined) parts.push(`field ${where.field}`);
+  return parts.length > 0 ? `${parts.join(', ')}: ` : '';
+}
+
+export function isUserError(error: unknown): error is UserError {
+  return error instanceof UserError;
+}

@@ -1,0 +1,131 @@
+/**
+ * JSON-schema validation (ajv) shared by module params and inventories.
+ *
+ * Extra keyword: `secret: true` on a property accepts a string or a Secret and always yields a Secret, so a
+ * password typed as a plain string in a playbook is masked from then on.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Secret } from './secret.ts';
+import { UserError, type Where } from './errors.ts';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+
+ajv.addKeyword({
+  keyword: 'secret',
+  schemaType: 'boolean',
+  modifying: true,
+  errors: true,
+  validate: function validateSecret(
+    this: unknown,
+    enabled: boolean,
+    data: unknown,
+    _parent: unknown,
+    ctx?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number },
+  ): boolean {
+    if (!enabled || data instanceof Secret) return true;
+    if (typeof data === 'string') {
+      if (ctx) ctx.parentData[ctx.parentDataProperty] = new Secret(data);
+      return true;
+    }
+    (validateSecret as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+      { keyword: 'secret', message: 'must be a string (a secret)', params: {} },
+    ];
+    return false;
+  },
+});
+
+const compiled = new WeakMap<object, ValidateFunction>();
+
+function compile(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    fn = ajv.compile(schema as Record<string, unknown>);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+/** A copy that keeps class instances (Secret, Buffer) as they are: validation may modify the copy only. */
+export function cloneData<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(cloneData) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = cloneData(v);
+    return out as T;
+  }
+  return value;
+}
+
+/** `/devices/0` -> `devices[0]`; the property an `additionalProperties` or `required` error is about. */
+export function fieldOf(error: ErrorObject): string {
+  let path = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+    .join('')
+    .replace(/^\./, '');
+  const params = error.params as Record<string, unknown>;
+  const extra =
+    typeof params['additionalProperty'] === 'string'
+      ? params['additionalProperty']
+      : typeof params['missingProperty'] === 'string'
+        ? params['missingProperty']
+        : undefined;
+  if (extra !== undefined) path = path ? `${path}.${extra}` : extra;
+  return path || '(top level)';
+}
+
+function describe(error: ErrorObject): string {
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return 'is not a known field';
+    case 'required':
+      return 'is required';
+    case 'enum':
+      return `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return error.message ?? 'is invalid';
+  }
+}
+
+/** Every schema error as `field: message`, deduplicated, most specific first. */
+export function formatErrors(errors: readonly ErrorObject[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of errors) {
+    // `anyOf`/`oneOf` summaries repeat what their branches said.
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue;
+    const line = `${fieldOf(e)} ${describe(e)}`;
+    if (!seen.has(line)) {
+      seen.add(line);
+      out.push(line);
+    }
+  }
+  return out;
+}
+
+/** Validate data against a schema; throws UserError naming each bad field. Returns the validated copy. */
+export function validateSchema<T>(schema: Readonly<Record<string, unknown>>, data: unknown, where: Where): T {
+  const copy = cloneData(data);
+  const validate = compile(schema);
+  if (!validate(copy)) {
+    const errors = formatErrors(validate.errors ?? []);
+    const first = errors[0] ?? 'is invalid';
+    const field = first.split(' ')[0];
+    const message = errors.length === 1 ? first : `${errors.length} errors:\n  - ${errors.join('\n  - ')}`;
+    throw new UserError(message, { ...where, ...(errors.length === 1 && field ? { field } : {}) });
+  }
+  return copy as T;
+}
+
+/** Validate a module's params (the module name goes in the message). */
+export function validateParams<P>(moduleName: string, schema: Readonly<Record<string, unknown>>, raw: unknown): P {
+  try {
+    return validateSchema<P>(schema, raw, {});
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${moduleName} params: ${e.detail}`, e.where);
+    throw e;
+  }
+}
