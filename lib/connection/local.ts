@@ -40,7 +40,7 @@ export class LocalConnection implements Connection {
 
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#count++;
-    const script = wrapForHost(command, { become: this.#become }).toString('utf8');
+    const script = wrapForHost(command, { become: options.become ?? this.#become }).toString('utf8');
     const timeoutMs = options.timeoutMs ?? command.timeoutMs ?? this.#timeoutMs;
     const started = performance.now();
     try {

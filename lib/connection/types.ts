@@ -32,6 +32,8 @@ export interface PutOptions {
 export interface ExecOptions {
   /** Override the connection's command timeout for this call. */
   timeoutMs?: number;
+  /** Override the connection's become for this call (false: as the connecting user). */
+  become?: boolean | string;
 }
 
 export interface Connection {

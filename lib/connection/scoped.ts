@@ -1,0 +1,34 @@
+/**
+ * A view of a connection with other defaults for one task (its own become, its own command timeout), sharing
+ * the one underlying connection.
+ */
+import type { Command } from '../command.ts';
+import { putCommand } from './put.ts';
+import type { Connection, ExecOptions, ExecResult, PutOptions } from './types.ts';
+
+export interface ScopeOptions {
+  become?: boolean | string;
+  timeoutMs?: number;
+}
+
+export function scoped(conn: Connection, scope: ScopeOptions): Connection {
+  if (scope.become === undefined && scope.timeoutMs === undefined) return conn;
+  const exec = (command: Command, options: ExecOptions = {}): Promise<ExecResult> =>
+    conn.exec(command, {
+      ...(scope.become !== undefined ? { become: scope.become } : {}),
+      ...(scope.timeoutMs !== undefined ? { timeoutMs: scope.timeoutMs } : {}),
+      ...options,
+    });
+  return {
+    host: conn.host,
+    get commandCount() {
+      return conn.commandCount;
+    },
+    exec,
+    async put(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
+      const r = await exec(putCommand(path, content, options));
+      if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${conn.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    },
+    close: () => conn.close(),
+  };
+}

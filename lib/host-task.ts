@@ -1,0 +1,102 @@
+/**
+ * One task on one host: when -> params -> gather -> plan -> (check: stop) -> apply -> gather -> plan again.
+ * Returns what happened; never throws for the host's own failures (they become a status).
+ */
+import { applyChanges, ConvergenceError, stateChanges, StepError } from './apply.ts';
+import { renderDiff } from './textdiff.ts';
+import type { ChangeView, HostStatus } from './events.ts';
+import { ConnectionError, type Connection } from './connection/types.ts';
+import { scoped, type ScopeOptions } from './connection/scoped.ts';
+import { UserError } from './errors.ts';
+import type { HostFacts } from './facts.ts';
+import type { Change, Task, TaskContext } from './module.ts';
+import { maskSecrets } from './secret.ts';
+
+export interface HostTaskResult {
+  status: HostStatus;
+  changes: ChangeView[];
+  message?: string;
+  output?: unknown;
+  /** The task failed but ignoreErrors let the host go on. */
+  ignored?: boolean;
+}
+
+export interface HostTaskEnv {
+  readonly task: Task;
+  readonly ctx: TaskContext;
+  readonly check: boolean;
+  readonly become: boolean | string | undefined;
+  readonly connection: () => Promise<{ conn: Connection; facts: HostFacts }>;
+  readonly onPlan: (changes: ChangeView[]) => void;
+  readonly onStep: (step: string) => void;
+}
+
+export function viewChange(change: Change): ChangeView {
+  const view: ChangeView = {
+    summary: maskSecrets(change.summary),
+    commands: change.steps.map((s) => maskSecrets(s.kind === 'exec' ? s.command.display : `write ${s.path}`)),
+  };
+  if (change.diff) view.diff = maskSecrets(renderDiff(change.diff));
+  if (change.destructive !== undefined) view.destructive = maskSecrets(change.destructive);
+  if (change.action) view.action = true;
+  return view;
+}
+
+function failure(message: string, changes: ChangeView[] = []): HostTaskResult {
+  return { status: 'failed', changes, message: maskSecrets(message) };
+}
+
+/** Params may be a function of the host; it may throw (a bad variable): that is the task's failure. */
+export function resolveParams(task: Task, ctx: TaskContext): unknown {
+  return typeof task.params === 'function' ? (task.params as (c: TaskContext) => unknown)(ctx) : task.params;
+}
+
+export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
+  const { task, ctx } = env;
+  try {
+    if (task.when && !task.when(ctx)) return { status: 'skipped', changes: [], message: 'condition is false' };
+  } catch (e) {
+    return failure(`its "when" condition failed: ${(e as Error).message}`);
+  }
+  let params: unknown;
+  try {
+    params = task.module.validate(resolveParams(task, ctx));
+  } catch (e) {
+    if (e instanceof UserError) return failure(e.at({ host: ctx.host, task: task.name }).message);
+    return failure(`its params could not be computed: ${(e as Error).message}`);
+  }
+  let views: ChangeView[] = [];
+  try {
+    const { conn, facts } = await env.connection();
+    const scope: ScopeOptions = {
+      ...(env.become !== undefined ? { become: env.become } : {}),
+      ...(task.timeoutMs !== undefined ? { timeoutMs: task.timeoutMs } : {}),
+    };
+    const runOn = scoped(conn, scope);
+    const gctx = { host: ctx.host, facts };
+    const before = await task.module.gather(runOn, params, gctx);
+    const changes = task.module.plan(params, before);
+    views = changes.map(viewChange);
+    env.onPlan(views);
+    const output = (f: unknown): unknown => (task.module.output ? task.module.output(params, f) : f);
+    const refused = changes.filter((c) => c.destructive !== undefined);
+    if (refused.length > 0 && !task.force) {
+      const why = refused.map((c) => `${c.summary}: ${c.destructive ?? ''}`).join('; ');
+      return failure(`refused destructive change (set force: true on the task to allow it): ${why}`, views);
+    }
+    if (changes.length === 0) return { status: 'ok', changes: [], output: output(before) };
+    if (env.check) return { status: 'changed', changes: views, output: output(before) };
+    for (const change of changes) {
+      for (const step of change.steps) env.onStep(step.kind === 'exec' ? maskSecrets(step.command.display) : `write ${step.path}`);
+    }
+    await applyChanges(runOn, changes);
+    const after = await task.module.gather(runOn, params, gctx);
+    const remaining = stateChanges(task.module.plan(params, after));
+    if (remaining.length > 0) throw new ConvergenceError(remaining, []);
+    return { status: 'changed', changes: views, output: output(after) };
+  } catch (e) {
+    if (e instanceof ConnectionError) return { status: 'unreachable', changes: views, message: maskSecrets(e.message) };
+    if (e instanceof StepError || e instanceof ConvergenceError || e instanceof UserError) return failure(e.message, views);
+    return failure(`${(e as Error).name === 'Error' ? '' : `${(e as Error).name}: `}${(e as Error).message}`, views);
+  }
+}
