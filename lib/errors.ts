@@ -8,6 +8,8 @@ export interface Where {
   host?: string;
   group?: string;
   task?: string;
+  /** The module whose params are wrong. */
+  module?: string;
   field?: string;
 }
 
@@ -32,7 +34,8 @@ function formatWhere(where: Where): string {
   if (where.file !== undefined) parts.push(where.file);
   if (where.group !== undefined) parts.push(`group ${where.group}`);
   if (where.host !== undefined) parts.push(`host ${where.host}`);
-  if (where.task !== undefined) parts.push(`task "${where.task}"`);
+  if (where.task !== undefined) parts.push(`task "${where.task}"${where.module !== undefined ? ` (${where.module})` : ''}`);
+  else if (where.module !== undefined) parts.push(`${where.module} params`);
   if (where.field !== undefined) parts.push(`field ${where.field}`);
   return parts.length > 0 ? `${parts.join(', ')}: ` : '';
 }

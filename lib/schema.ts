@@ -111,21 +111,18 @@ export function validateSchema<T>(schema: Readonly<Record<string, unknown>>, dat
   const copy = cloneData(data);
   const validate = compile(schema);
   if (!validate(copy)) {
-    const errors = formatErrors(validate.errors ?? []);
-    const first = errors[0] ?? 'is invalid';
-    const field = first.split(' ')[0];
-    const message = errors.length === 1 ? first : `${errors.length} errors:\n  - ${errors.join('\n  - ')}`;
-    throw new UserError(message, { ...where, ...(errors.length === 1 && field ? { field } : {}) });
+    const errors = validate.errors ?? [];
+    const lines = formatErrors(errors);
+    const only = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+    if (lines.length === 1 && only[0]) {
+      throw new UserError(describe(only[0]), { ...where, field: fieldOf(only[0]) });
+    }
+    throw new UserError(`${lines.length} errors:\n  - ${lines.join('\n  - ')}`, where);
   }
   return copy as T;
 }
 
-/** Validate a module's params (the module name goes in the message). */
+/** Validate a module's params (the module is named in the message). */
 export function validateParams<P>(moduleName: string, schema: Readonly<Record<string, unknown>>, raw: unknown): P {
-  try {
-    return validateSchema<P>(schema, raw, {});
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(`${moduleName} params: ${e.detail}`, e.where);
-    throw e;
-  }
+  return validateSchema<P>(schema, raw, { module: moduleName });
 }
