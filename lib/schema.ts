@@ -112,7 +112,9 @@ export function validateSchema<T>(schema: Readonly<Record<string, unknown>>, dat
   const validate = compile(schema);
   if (!validate(copy)) {
     const errors = validate.errors ?? [];
-    const lines = formatErrors(errors);
+    let lines = formatErrors(errors);
+    // Only an anyOf/oneOf said no (no branch error was more precise): say that.
+    if (lines.length === 0) lines = errors.map((e) => `${fieldOf(e)} ${e.message ?? 'is invalid'}`);
     const only = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
     if (lines.length === 1 && only[0]) {
       throw new UserError(describe(only[0]), { ...where, field: fieldOf(only[0]) });

@@ -54,19 +54,26 @@ export class LocalConnection implements Connection {
         verbose: false,
         input: command.stdin ?? '',
       })`${script}`;
+      // zx's own buffers join stdout with stderr and decode them as text: keep the raw bytes of each stream.
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const { stdout, stderr } = child;
+      if (!stdout || !stderr) throw new Error('zx did not start the process');
+      stdout.on('data', (b: Buffer) => out.push(b));
+      stderr.on('data', (b: Buffer) => err.push(b));
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
         void child.kill('SIGKILL').catch(() => undefined);
       }, timeoutMs);
-      const out = await child.finally(() => clearTimeout(timer));
-      const stdoutBytes = out.buffer();
+      const done = await child.finally(() => clearTimeout(timer));
+      const stdoutBytes = Buffer.concat(out);
       return {
-        exitCode: timedOut ? 124 : (out.exitCode ?? 128),
+        exitCode: timedOut ? 124 : (done.exitCode ?? 128),
         stdout: stdoutBytes.toString('utf8'),
-        stderr: out.stderr,
+        stderr: Buffer.concat(err).toString('utf8'),
         stdoutBytes,
-        signal: out.signal,
+        signal: done.signal,
         timedOut,
         durationMs: performance.now() - started,
       };
