@@ -215,7 +215,15 @@ export function asciiSafe(script: Buffer): Buffer {
 export interface WrapOptions {
   /** Run as this user through `sudo -n` (true = root). */
   become?: boolean | string;
+  /**
+   * Kill the command on the host after this many milliseconds: coreutils `timeout` sends TERM to the command's
+   * whole process group, then KILL 5 s later (exit code 124, or 137 when KILL was needed).
+   */
+  timeoutMs?: number;
 }
+
+/** Seconds between TERM and KILL for a command past its timeout. */
+export const KILL_AFTER_S = 5;
 
 /**
  * The exact bytes sent to a host: `/bin/sh -c '<script>'` with LC_ALL=C, optionally under `sudo -n`.
@@ -223,8 +231,15 @@ export interface WrapOptions {
  */
 export function wrapForHost(command: Command, options: WrapOptions = {}): Buffer {
   const inner = Buffer.concat([Buffer.from('LC_ALL=C; export LC_ALL; '), asciiSafe(command.script)]);
-  const shell = Buffer.concat([Buffer.from('/bin/sh -c '), quoteBytes(inner)]);
-  if (!options.become) return shell;
-  const user = options.become === true ? 'root' : options.become;
-  return Buffer.concat([Buffer.from('sudo -n -H -u '), quoteBytes(Buffer.from(user)), Buffer.from(' -- '), shell]);
+  const parts: Buffer[] = [];
+  if (options.become) {
+    const user = options.become === true ? 'root' : options.become;
+    parts.push(Buffer.from('sudo -n -H -u '), quoteBytes(Buffer.from(user)), Buffer.from(' -- '));
+  }
+  if (options.timeoutMs !== undefined) {
+    if (!(options.timeoutMs > 0)) throw new QuoteError(`a command timeout must be positive, not ${options.timeoutMs}`);
+    parts.push(Buffer.from(`timeout -k ${KILL_AFTER_S} ${options.timeoutMs / 1000} `));
+  }
+  parts.push(Buffer.from('/bin/sh -c '), quoteBytes(inner));
+  return Buffer.concat(parts);
 }

@@ -6,7 +6,9 @@ import { $ } from 'zx';
 import { wrapForHost, type Command } from '../command.ts';
 import { putCommand } from './put.ts';
 import {
+  CLIENT_GRACE_MS,
   ConnectionError,
+  endedByTimeout,
   DEFAULT_COMMAND_TIMEOUT_MS,
   type Connection,
   type ExecOptions,
@@ -40,8 +42,8 @@ export class LocalConnection implements Connection {
 
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#count++;
-    const script = wrapForHost(command, { become: options.become ?? this.#become }).toString('utf8');
     const timeoutMs = options.timeoutMs ?? command.timeoutMs ?? this.#timeoutMs;
+    const script = wrapForHost(command, { become: options.become ?? this.#become, timeoutMs }).toString('utf8');
     const started = performance.now();
     try {
       const child = $({
@@ -61,15 +63,18 @@ export class LocalConnection implements Connection {
       if (!stdout || !stderr) throw new Error('zx did not start the process');
       stdout.on('data', (b: Buffer) => out.push(b));
       stderr.on('data', (b: Buffer) => err.push(b));
-      let timedOut = false;
+      // `timeout` ends the command; this only catches a wrapper that itself hangs.
+      let hung = false;
       const timer = setTimeout(() => {
-        timedOut = true;
+        hung = true;
         void child.kill('SIGKILL').catch(() => undefined);
-      }, timeoutMs);
+      }, timeoutMs + CLIENT_GRACE_MS);
       const done = await child.finally(() => clearTimeout(timer));
       const stdoutBytes = Buffer.concat(out);
+      const exitCode = hung ? 124 : (done.exitCode ?? 128);
+      const timedOut = hung || endedByTimeout(exitCode, performance.now() - started, timeoutMs);
       return {
-        exitCode: timedOut ? 124 : (done.exitCode ?? 128),
+        exitCode: timedOut ? 124 : exitCode,
         stdout: stdoutBytes.toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
         stdoutBytes,

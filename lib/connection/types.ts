@@ -61,3 +61,14 @@ export class ConnectionError extends Error {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * Commands are killed on the host by coreutils `timeout` (see wrapForHost). The client waits this much longer
+ * before it gives up on a command whose host does not answer at all.
+ */
+export const CLIENT_GRACE_MS = 8_000;
+
+/** Did the host's `timeout` end this command (124 after TERM, 137 after KILL), rather than the command itself? */
+export function endedByTimeout(exitCode: number, durationMs: number, timeoutMs: number): boolean {
+  return (exitCode === 124 || exitCode === 137) && durationMs >= timeoutMs - 50;
+}
