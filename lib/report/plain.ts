@@ -26,6 +26,9 @@ export class PlainReporter implements Reporter {
   readonly #write: (text: string) => void;
   readonly #diff: boolean;
   readonly #verbose: number;
+  /** A task's host lines, printed in inventory order when the task ends (parallel hosts finish in any order). */
+  #pending = new Map<string, string[]>();
+  #order: string[] = [];
 
   constructor(options: PlainOptions = {}) {
     this.#write = options.write ?? ((t) => process.stdout.write(t));
@@ -47,6 +50,12 @@ export class PlainReporter implements Reporter {
         break;
       case 'task:start':
         this.#line(`${e.handler ? 'HANDLER' : 'TASK'} ${e.task}`);
+        this.#order = e.hosts;
+        this.#pending = new Map();
+        break;
+      case 'task:end':
+        for (const host of this.#order) for (const l of this.#pending.get(host) ?? []) this.#line(l);
+        this.#pending = new Map();
         break;
       case 'host:apply':
         if (this.#verbose > 1) this.#line(`  ${e.host}: $ ${e.step}`);
@@ -55,8 +64,7 @@ export class PlainReporter implements Reporter {
         const word = e.ignored ? 'failed (ignored)' : e.status;
         const why = e.message !== undefined && e.status !== 'ok' && e.status !== 'changed' ? `: ${e.message}` : '';
         const time = this.#verbose > 0 ? ` (${(e.durationMs / 1000).toFixed(2)} s)` : '';
-        this.#line(`  ${e.host}: ${word}${why}${time}`);
-        for (const l of describeChanges(e.changes, this.#diff, this.#verbose)) this.#line(l);
+        this.#pending.set(e.host, [`  ${e.host}: ${word}${why}${time}`, ...describeChanges(e.changes, this.#diff, this.#verbose)]);
         break;
       }
       case 'run:end':

@@ -13,7 +13,7 @@ import { parseKnownHosts, checkHostKey } from '../../lib/connection/known_hosts.
 import { connectSsh, type SshConnection, type SshOptions } from '../../lib/connection/ssh.ts';
 import { ConnectionError } from '../../lib/connection/types.ts';
 import { secret } from '../../lib/secret.ts';
-import { generateKey, startSshAgent, startSshd, startSshdHosts, type TestSshd } from '../helpers/sshd.ts';
+import { generateKey, startSshAgent, startSshd, startSshdHosts, type TestSshd } from '../../lab/loopback/sshd.ts';
 
 let a: TestSshd;
 let b: TestSshd;
