@@ -10,7 +10,6 @@
 import { gatherHostFacts, type HostFacts } from './facts.ts';
 import type { Connection, ExecResult } from './connection/types.ts';
 import type { Change, Module, Step } from './module.ts';
-import { UserError } from './errors.ts';
 
 export interface StepLog {
   readonly step: string;

@@ -43,3 +43,12 @@ function formatWhere(where: Where): string {
 export function isUserError(error: unknown): error is UserError {
   return error instanceof UserError;
 }
+
+/** Many problems as one error (the first 30 listed). */
+export function combineErrors(problems: readonly UserError[]): UserError {
+  const first = problems[0];
+  if (problems.length === 1 && first) return first;
+  const shown = problems.slice(0, 30).map((p) => p.message);
+  if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more`);
+  return new UserError(`${problems.length} errors:\n  - ${shown.join('\n  - ')}`);
+}

@@ -5,35 +5,26 @@
  *
  * Variable precedence is Ansible's: `all` < parent groups < child groups (groups of the same depth in
  * alphabetical order, later wins) < host vars. Host order is the order of first appearance in the file.
- * Host patterns (`select`, `--limit`) are in patterns.ts.
+ * Host patterns (`select`, `--limit`) are in patterns.ts, connection variables in inventory-vars.ts, file
+ * reading in inventory-file.ts.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { homedir, userInfo } from 'node:os';
-import { extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseDocument, type ScalarTag, type YAMLError } from 'yaml';
-import { UserError, type Where } from './errors.ts';
+import { combineErrors, UserError, type Where } from './errors.ts';
+import { readInventoryFile } from './inventory-file.ts';
+import {
+  CONNECTION_KEYS,
+  CONNECTION_SCHEMA,
+  GROUP_SCHEMA,
+  connPart,
+  mergeConn,
+  resolveConnection,
+  type ConnectionSpec,
+  type ConnPart,
+} from './inventory-vars.ts';
 import { didYouMean, expandHostRange, isValidGroupName, isValidHostName, selectHosts } from './patterns.ts';
 import type { PatternTarget } from './patterns.ts';
 import { validateSchema } from './schema.ts';
-import { MASK, Secret } from './secret.ts';
 
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
-
-export interface ConnectionSpec {
-  kind: 'ssh' | 'local';
-  address: string;
-  port: number;
-  user: string;
-  privateKeyFile?: string;
-  password?: Secret;
-  hostKeyChecking: HostKeyChecking;
-  knownHostsFile: string;
-  /** false, true (root), or the user to become. */
-  become: boolean | string;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
-}
+export type { ConnectionSpec, HostKeyChecking } from './inventory-vars.ts';
 
 export interface InventoryHost {
   name: string;
@@ -52,117 +43,6 @@ export interface InventoryGroup {
   children: readonly string[];
   /** Every host of the group, descendants included, in inventory order. */
   hosts: readonly string[];
-}
-
-// ---- connection variables -------------------------------------------------------------------------------
-
-const ANSIBLE_BOOL = { enum: [true, false, 'yes', 'no', 'true', 'false'] };
-const TEXT = { type: 'string', minLength: 1 };
-const SECONDS = { type: 'number', exclusiveMinimum: 0 };
-
-/** Validated one field at a time (so each problem is named by its own field). */
-const CONNECTION_SCHEMA = {
-  type: 'object',
-  properties: {
-    ansible_host: TEXT,
-    ansible_port: { type: 'integer', minimum: 1, maximum: 65535 },
-    ansible_user: TEXT,
-    ansible_connection: { enum: ['ssh', 'local'] },
-    ansible_ssh_private_key_file: TEXT,
-    ansible_password: { secret: true },
-    ansible_ssh_pass: { secret: true },
-    ansible_become_password: { secret: true },
-    ansible_become_pass: { secret: true },
-    ansible_become: ANSIBLE_BOOL,
-    ansible_become_user: TEXT,
-    host_key_checking: { enum: ['strict', 'accept-new', 'off', true, false] },
-    ansible_host_key_checking: ANSIBLE_BOOL,
-    known_hosts_file: TEXT,
-    connect_timeout: SECONDS,
-    command_timeout: SECONDS,
-  },
-} as const;
-const CONNECTION_KEYS = new Set(Object.keys(CONNECTION_SCHEMA.properties));
-
-const GROUP_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { hosts: { type: 'object' }, vars: { type: 'object' }, children: { type: 'object' } },
-} as const;
-
-/** The connection settings one vars block makes (aliases folded), to be merged by precedence. */
-interface ConnPart {
-  kind?: 'ssh' | 'local';
-  address?: string;
-  port?: number;
-  user?: string;
-  privateKeyFile?: string;
-  password?: Secret;
-  hostKeyChecking?: HostKeyChecking;
-  knownHostsFile?: string;
-  become?: boolean;
-  becomeUser?: string;
-  connectTimeoutMs?: number;
-  commandTimeoutMs?: number;
-}
-
-function connPart(v: Readonly<Record<string, unknown>>): ConnPart {
-  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-  const num = (k: string): number | undefined => (typeof v[k] === 'number' ? (v[k] as number) : undefined);
-  const bool = (k: string): boolean | undefined =>
-    k in v ? v[k] === true || v[k] === 'yes' || v[k] === 'true' : undefined;
-  const ms = (k: string): number | undefined => (typeof v[k] === 'number' ? (v[k] as number) * 1000 : undefined);
-  const secret = (k: string): Secret | undefined => (v[k] instanceof Secret ? v[k] : undefined);
-  // host_key_checking (ours: a mode, or a boolean) wins over Ansible's boolean in the same block.
-  const hkc = 'host_key_checking' in v ? v['host_key_checking'] : bool('ansible_host_key_checking');
-  const part: ConnPart = {
-    kind: str('ansible_connection') as ConnPart['kind'],
-    address: str('ansible_host'),
-    port: num('ansible_port'),
-    user: str('ansible_user'),
-    privateKeyFile: str('ansible_ssh_private_key_file'),
-    password: secret('ansible_password') ?? secret('ansible_ssh_pass'),
-    hostKeyChecking: hkc === true ? 'strict' : hkc === false ? 'off' : (hkc as HostKeyChecking | undefined),
-    knownHostsFile: str('known_hosts_file'),
-    become: bool('ansible_become'),
-    becomeUser: str('ansible_become_user'),
-    connectTimeoutMs: ms('connect_timeout'),
-    commandTimeoutMs: ms('command_timeout'),
-  };
-  return part;
-}
-
-function mergeConn(into: ConnPart, from: ConnPart): void {
-  for (const [k, v] of Object.entries(from)) if (v !== undefined) Object.assign(into, { [k]: v });
-}
-
-function expandHome(path: string): string {
-  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
-}
-
-function currentUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env['USER'] ?? 'root';
-  }
-}
-
-function resolveConnection(name: string, c: ConnPart): ConnectionSpec {
-  const spec: ConnectionSpec = {
-    kind: c.kind ?? (name === 'localhost' && c.address === undefined ? 'local' : 'ssh'),
-    address: c.address ?? name,
-    port: c.port ?? 22,
-    user: c.user ?? currentUser(),
-    hostKeyChecking: c.hostKeyChecking ?? 'strict',
-    knownHostsFile: expandHome(c.knownHostsFile ?? '~/.ssh/known_hosts'),
-    become: c.become === true ? (c.becomeUser ?? true) : false,
-    connectTimeoutMs: c.connectTimeoutMs ?? 20_000,
-    commandTimeoutMs: c.commandTimeoutMs ?? 600_000,
-  };
-  if (c.privateKeyFile !== undefined) spec.privateKeyFile = expandHome(c.privateKeyFile);
-  if (c.password !== undefined) spec.password = c.password;
-  return Object.freeze(spec);
 }
 
 // ---- building from the parsed object --------------------------------------------------------------------
@@ -356,14 +236,6 @@ class Builder {
   }
 }
 
-function combine(problems: readonly UserError[]): UserError {
-  const first = problems[0];
-  if (problems.length === 1 && first) return first;
-  const shown = problems.slice(0, 30).map((p) => p.message);
-  if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more`);
-  return new UserError(`${problems.length} errors:\n  - ${shown.join('\n  - ')}`);
-}
-
 // ---- the inventory ----------------------------------------------------------------------------------------
 
 export class Inventory {
@@ -462,7 +334,7 @@ export class Inventory {
     const b = new Builder();
     b.walkTop(data);
     b.checkGraph();
-    if (b.problems.length > 0) throw combine(b.problems).at({ file: source });
+    if (b.problems.length > 0) throw combineErrors(b.problems).at({ file: source });
     return new Inventory(source, b);
   }
 }
@@ -474,87 +346,7 @@ export function limitHosts(inv: Inventory, hosts: readonly string[], limit: stri
   return hosts.filter((h) => allowed.has(h));
 }
 
-// ---- loading files -----------------------------------------------------------------------------------------
-
-const secretTag: ScalarTag = {
-  tag: '!secret',
-  identify: (value) => value instanceof Secret,
-  resolve: (text) => new Secret(text),
-  stringify: () => MASK,
-};
-
 /** Load an inventory from .yaml/.yml, .json, or a .ts/.mts/.js/.mjs module's default export. */
 export async function loadInventory(path: string): Promise<Inventory> {
-  const ext = extname(path).toLowerCase();
-  const isModule = ['.ts', '.mts', '.js', '.mjs'].includes(ext);
-  if (!isModule && !['.yaml', '.yml', '.json'].includes(ext)) {
-    const use = 'use .yaml, .yml, .json, .ts, .mts, .js or .mjs';
-    throw new UserError(`unsupported inventory type '${ext || '(no extension)'}': ${use}`, { file: path });
-  }
-  const info = await stat(path).catch(() => undefined);
-  if (!info) throw new UserError('inventory file not found', { file: path });
-  if (!info.isFile()) throw new UserError('is not a file', { file: path });
-  if (isModule) return Inventory.fromObject(await importDefault(path), path);
-  const text = await readFile(path, 'utf8');
-  return Inventory.fromObject(ext === '.json' ? parseJson(text, path) : parseYaml(text, path), path);
-}
-
-function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text, { customTags: [secretTag], merge: true, prettyErrors: true });
-  const issues = [...doc.errors, ...doc.warnings];
-  if (issues.length > 0) throw combine(issues.map(yamlProblem)).at({ file });
-  try {
-    return doc.toJS({ maxAliasCount: 1000 });
-  } catch (e) {
-    throw new UserError(`cannot read the YAML: ${e instanceof Error ? e.message : String(e)}`, { file });
-  }
-}
-
-function yamlProblem(e: YAMLError): UserError {
-  const [head = '', ...frame] = e.message.split('\n');
-  const message = head.replace(/ at line \d+, column \d+:?$/, '');
-  const pos = e.linePos?.[0];
-  const at = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
-  const context = frame.filter((l) => l.trim() !== '').map((l) => `    ${l}`).join('\n');
-  const hint = message.includes('!vault') ? ' (Ansible Vault is not supported: mark secrets with !secret)' : '';
-  return new UserError(`${at}${message}${hint}${context ? `\n${context}` : ''}`);
-}
-
-function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const pos = /at position (\d+)/.exec(message);
-    let at = '';
-    if (pos) {
-      const before = text.slice(0, Number(pos[1]));
-      at = `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}: `;
-    }
-    throw new UserError(`${at}invalid JSON: ${message.replace(/,? (in JSON )?at position \d+.*$/s, '')}`, { file });
-  }
-}
-
-async function importDefault(path: string): Promise<unknown> {
-  let value: unknown;
-  try {
-    const mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
-    value = mod['default'];
-    if (typeof value === 'function') value = (value as () => unknown)();
-    value = await value;
-  } catch (e) {
-    if (e instanceof UserError) throw e.at({ file: path });
-    const code = (e as { code?: unknown } | null)?.code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION') {
-      const how = 'run with `npx tsx` or `node --import tsx`';
-      throw new UserError(`a TypeScript inventory needs tsx: ${how}`, { file: path });
-    }
-    const text = e instanceof Error ? (e.name === 'Error' ? e.message : `${e.name}: ${e.message}`) : String(e);
-    throw new UserError(`the inventory module failed: ${text}`, { file: path });
-  }
-  if (value === undefined || value === null) {
-    const expected = 'expected `export default { all: { hosts: ... } }` or an Inventory';
-    throw new UserError(`exports nothing usable: ${expected}`, { file: path });
-  }
-  return value;
+  return Inventory.fromObject(await readInventoryFile(path), path);
 }

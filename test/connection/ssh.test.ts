@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cmd, sh, wrapForHost } from '../../lib/command.ts';
+import { cmd, sh } from '../../lib/command.ts';
 import { parseKnownHosts, checkHostKey } from '../../lib/connection/known_hosts.ts';
 import { connectSsh, type SshConnection, type SshOptions } from '../../lib/connection/ssh.ts';
 import { ConnectionError } from '../../lib/connection/types.ts';
