@@ -7,7 +7,9 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Secret } from './secret.ts';
 
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+import type { HostKeyChecking } from './connection/host-keys.ts';
+
+export type { HostKeyChecking };
 
 export interface ConnectionSpec {
   kind: 'ssh' | 'local';

@@ -18,16 +18,8 @@ import ssh2, { type ClientChannel, type ConnectConfig, type ExecOptions as Ssh2E
 import SSH2Promise from 'ssh2-promise';
 import { wrapForHost, type Command } from '../command.ts';
 import { maskSecrets, type Secret } from '../secret.ts';
-import {
-  appendKnownHost,
-  checkHostKey,
-  describeKey,
-  hostKeyName,
-  knownKeyTypes,
-  readKnownHosts,
-  type HostKeyVerdict,
-  type KnownHostEntry,
-} from './known_hosts.ts';
+import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyChecking } from './host-keys.ts';
+import { hostKeyName, knownKeyTypes, readKnownHosts, type KnownHostEntry } from './known_hosts.ts';
 import { putCommand } from './put.ts';
 import {
   CLIENT_GRACE_MS,
@@ -41,7 +33,7 @@ import {
   type PutOptions,
 } from './types.ts';
 
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+export type { HostKeyChecking } from './host-keys.ts';
 
 export interface SshOptions {
   /** Inventory name of the host. */
@@ -75,26 +67,6 @@ const OPEN_RETRY_MS = 10_000;
 interface SshSession {
   spawn(cmd: string, params?: string[], options?: Ssh2ExecOptions): Promise<ClientChannel>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
-}
-
-/** Host-key algorithms in ssh2's default order; the types known_hosts holds for a host are moved first. */
-const HOST_KEY_ALGORITHMS = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-] as const;
-type HostKeyAlgorithm = (typeof HOST_KEY_ALGORITHMS)[number];
-
-function preferredHostKeyAlgorithms(knownTypes: readonly string[]): HostKeyAlgorithm[] | undefined {
-  const first = knownTypes.flatMap((t): HostKeyAlgorithm[] =>
-    t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : HOST_KEY_ALGORITHMS.filter((a) => a === t),
-  );
-  if (first.length === 0) return undefined;
-  return [...new Set([...first, ...HOST_KEY_ALGORITHMS])];
 }
 
 function errorText(e: unknown): string {
@@ -229,43 +201,19 @@ export class SshConnection implements Connection {
     }
   }
 
-  /** ssh2's hostVerifier: the three policies over the known_hosts entries. */
+  /** ssh2's hostVerifier: the policy decides; a refusal is kept to explain ssh2's bare "verification failed". */
   #verifyHostKey(entries: readonly KnownHostEntry[], key: Buffer, verify: (ok: boolean) => void): void {
     const o = this.#options;
-    const name = hostKeyName(o.address, o.port);
-    const verdict: HostKeyVerdict = checkHostKey(entries, o.address, o.port, key);
-    const offered = describeKey(key);
-    const refuse = (message: string): void => {
-      this.#hostKeyRefusal = message;
-      verify(false);
-    };
-    switch (verdict.status) {
-      case 'match':
-        return verify(true);
-      case 'revoked':
-        return refuse(
-          `the host key of ${name} (${offered}) is marked @revoked in ${o.knownHostsFile} line ${verdict.line}; connection refused`,
-        );
-      case 'mismatch':
-        if (o.hostKeyChecking === 'off') return verify(true);
-        return refuse(
-          `HOST KEY CHANGED for ${name}: the key offered (${offered}) differs from the one in ${o.knownHostsFile} line ${verdict.line}; this may be a man-in-the-middle attack; connection refused`,
-        );
-      case 'unknown':
-        if (o.hostKeyChecking === 'off') return verify(true);
-        if (o.hostKeyChecking === 'accept-new') {
-          appendKnownHost(o.knownHostsFile, o.address, o.port, key).then(
-            () => verify(true),
-            (e: unknown) => refuse(`cannot record the new host key of ${name} in ${o.knownHostsFile}: ${errorText(e)}`),
-          );
-          return;
-        }
-        return refuse(
-          `the host key of ${name} (${offered}) is not in ${o.knownHostsFile}` +
-            (verdict.knownTypes.length > 0 ? ` (it holds only ${verdict.knownTypes.join(', ')} keys for it)` : '') +
-            `; verify it and add it (ssh-keyscan -p ${o.port} ${o.address}), or set host_key_checking: accept-new`,
-        );
-    }
+    decideHostKey({ ...o, entries, key }).then(
+      (refusal) => {
+        if (refusal !== undefined) this.#hostKeyRefusal = refusal;
+        verify(refusal === undefined);
+      },
+      (e: unknown) => {
+        this.#hostKeyRefusal = `cannot check the host key of ${hostKeyName(o.address, o.port)}: ${errorText(e)}`;
+        verify(false);
+      },
+    );
   }
 
   async #open(): Promise<SshSession> {
