@@ -1,0 +1,76 @@
+/**
+ * The module reference, made from the modules' own schemas (the one source of their documentation): one
+ * section per module with a table of its params.
+ */
+interface SchemaNode {
+  type?: string | string[];
+  description?: string;
+  enum?: unknown[];
+  default?: unknown;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  items?: SchemaNode;
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+  anyOf?: SchemaNode[];
+  oneOf?: SchemaNode[];
+  secret?: boolean;
+  additionalProperties?: boolean | SchemaNode;
+}
+
+export interface DocumentedModule {
+  readonly name: string;
+  readonly description: string;
+  readonly schema: Readonly<Record<string, unknown>>;
+}
+
+function typeOf(node: SchemaNode): string {
+  if (node.secret) return 'secret string';
+  if (node.enum) return node.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
+  const alternatives = node.anyOf ?? node.oneOf;
+  if (alternatives && !node.type) return alternatives.map(typeOf).join(' | ');
+  const t = Array.isArray(node.type) ? node.type.join(' | ') : (node.type ?? 'any');
+  if (t === 'array' && node.items) return `${typeOf(node.items)}[]`;
+  if (t === 'object' && node.additionalProperties && typeof node.additionalProperties === 'object') {
+    return `map of ${typeOf(node.additionalProperties)}`;
+  }
+  return t;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function rows(props: Record<string, SchemaNode>, required: readonly string[], prefix: string): string[] {
+  const out: string[] = [];
+  for (const [name, node] of Object.entries(props)) {
+    const notes: string[] = [];
+    if (node.default !== undefined) notes.push(`default \`${JSON.stringify(node.default)}\``);
+    if (node.pattern !== undefined) notes.push(`pattern \`${node.pattern}\``);
+    if (node.minimum !== undefined) notes.push(`min ${node.minimum}`);
+    if (node.maximum !== undefined) notes.push(`max ${node.maximum}`);
+    const desc = [node.description ?? '', notes.length > 0 ? `(${notes.join(', ')})` : ''].filter(Boolean).join(' ');
+    out.push(`| \`${prefix}${name}\` | ${cell(typeOf(node))} | ${required.includes(name) ? 'yes' : ''} | ${cell(desc)} |`);
+    if (node.properties) out.push(...rows(node.properties, node.required ?? [], `${prefix}${name}.`));
+    if (node.items?.properties) out.push(...rows(node.items.properties, node.items.required ?? [], `${prefix}${name}[].`));
+  }
+  return out;
+}
+
+export function moduleReference(modules: readonly DocumentedModule[], title: string, intro: string): string {
+  const parts = [`# ${title}`, '', intro, ''];
+  parts.push(modules.map((m) => `- [${m.name}](#${m.name})`).join('\n'), '');
+  for (const m of modules) {
+    const schema = m.schema as SchemaNode;
+    parts.push(`## ${m.name}`, '', m.description, '');
+    const alternatives = schema.anyOf ?? schema.oneOf;
+    if (alternatives) {
+      const needs = alternatives.map((a) => (a.required ?? []).map((r) => `\`${r}\``).join(' + ')).filter(Boolean);
+      if (needs.length > 0) parts.push(`Give one of: ${needs.join(', ')}.`, '');
+    }
+    parts.push('| param | type | required | description |', '|---|---|---|---|');
+    parts.push(...rows(schema.properties ?? {}, schema.required ?? [], ''), '');
+  }
+  return parts.join('\n');
+}
