@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for this project: the Debian packages it needs, then the npm packages.
+# Used by .ci/run and by the README's commands. Safe to run again (installs only what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+# openssh-server: the tests and the demo start their own sshd on loopback; sudo: `become` is proven for real;
+# coreutils' timeout bounds every command on a host.
+need=(openssh-server openssh-client sudo coreutils)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
