@@ -97,7 +97,7 @@ usage: npx tsx ${program} [options]
 plays:
 ${book.plays.map((p, i) => `  ${i + 1}. ${p.name} [${p.hosts}] (${p.tasks.length} tasks)`).join('\n')}
 
-exit codes: 0 ok, 1 bad input, 2 a task failed, 4 a host was unreachable
+exit codes: 0 ok, 1 bad input, 2 a task failed, 4 a host was unreachable, 130 interrupted
 `;
 }
 
@@ -118,7 +118,16 @@ export async function main(book: Playbook, argv: readonly string[] = process.arg
     const path = options.inventory ?? book.defaultInventory;
     if (path === undefined) throw new UserError('no inventory given: use -i FILE');
     const inventory = await loadInventory(path);
+    // Ctrl-C once: finish the running task, start no other, print the recap. Twice: stop at once.
+    const abort = new AbortController();
+    const onInterrupt = (): void => {
+      if (abort.signal.aborted) process.exit(130);
+      process.stderr.write('\ninterrupted: finishing the running task (Ctrl-C again to stop at once)\n');
+      abort.abort();
+    };
+    process.on('SIGINT', onInterrupt);
     const summary = await runPlaybook(book, {
+      signal: abort.signal,
       inventory,
       check: options.check,
       diff: options.diff,
@@ -128,6 +137,7 @@ export async function main(book: Playbook, argv: readonly string[] = process.arg
       forks: options.forks,
       reporters: [chooseReporter(options, process.stdout.isTTY === true)],
     });
+    process.off('SIGINT', onInterrupt);
     return summary.exitCode;
   } catch (e) {
     if (e instanceof UserError) {

@@ -47,7 +47,15 @@ export type RunEvent =
     }
   | { type: 'task:end'; play: string; task: string; handler: boolean }
   | { type: 'play:end'; play: string }
-  | { type: 'run:end'; recap: Record<string, HostRecap>; exitCode: number; durationMs: number; check: boolean };
+  | {
+      type: 'run:end';
+      recap: Record<string, HostRecap>;
+      exitCode: number;
+      durationMs: number;
+      check: boolean;
+      /** Stopped by the user (SIGINT): no task started after that. */
+      interrupted: boolean;
+    };
 
 export interface Reporter {
   onEvent(event: RunEvent): void;

@@ -27,10 +27,13 @@ export interface RunOptions {
   reporters?: readonly Reporter[];
   /** How to open a host's connection (default: SSH or local from the inventory). */
   connect?: Connector;
+  /** Stop cleanly: no task starts after the signal; the tasks running finish (files are written atomically). */
+  signal?: AbortSignal;
 }
 
 export interface RunSummary {
-  exitCode: 0 | 2 | 4;
+  /** 130 when interrupted through `signal`. */
+  exitCode: 0 | 2 | 4 | 130;
   recap: Record<string, HostRecap>;
   durationMs: number;
 }
@@ -154,13 +157,14 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
   };
 
   for (const [i, play] of book.plays.entries()) {
+    if (options.signal?.aborted) break;
     const hosts = (playHosts[i] ?? []).filter((h) => state.get(h) === 'active');
     const tasks = play.tasks.filter((t) => selectedByTags(t, play, options));
     emit({ type: 'play:start', play: play.name, index: i, hosts, tasks: tasks.map((t) => t.name) });
     const notified = new Map<string, Set<string>>();
     for (const [n, task] of tasks.entries()) {
       const active = hosts.filter((h) => state.get(h) === 'active');
-      if (active.length === 0) break;
+      if (active.length === 0 || options.signal?.aborted) break;
       const changed = await runTask(play, task, active, false, n);
       for (const name of notifiedBy(task)) {
         const set = notified.get(name) ?? new Set<string>();
@@ -169,6 +173,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
       }
     }
     for (const handler of play.handlers ?? []) {
+      if (options.signal?.aborted) break;
       const targets = hosts.filter((h) => notified.get(handler.name)?.has(h) && state.get(h) === 'active');
       if (targets.length > 0) await runTask(play, handler, targets, true, -1);
     }
@@ -182,9 +187,15 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
     ),
   );
   const values = Object.values(recap);
-  const exitCode: 0 | 2 | 4 = values.some((r) => r.unreachable > 0) ? 4 : values.some((r) => r.failed > 0) ? 2 : 0;
+  const exitCode: RunSummary['exitCode'] = options.signal?.aborted
+    ? 130
+    : values.some((r) => r.unreachable > 0)
+      ? 4
+      : values.some((r) => r.failed > 0)
+        ? 2
+        : 0;
   const durationMs = performance.now() - started;
-  emit({ type: 'run:end', recap, exitCode, durationMs, check });
+  emit({ type: 'run:end', recap, exitCode, durationMs, check, interrupted: options.signal?.aborted ?? false });
   await Promise.all(reporters.map((r) => r.done()));
   return { exitCode, recap, durationMs };
 }

@@ -4,7 +4,7 @@
  */
 import { $ } from 'zx';
 import { wrapForHost, type Command } from '../command.ts';
-import { putCommand } from './put.ts';
+import { putWith } from './put.ts';
 import {
   CLIENT_GRACE_MS,
   ConnectionError,
@@ -88,8 +88,7 @@ export class LocalConnection implements Connection {
   }
 
   async put(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
-    const r = await this.exec(putCommand(path, content, options));
-    if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${this.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    await putWith((c) => this.exec(c), this.host, path, content, options);
   }
 
   async close(): Promise<void> {}

@@ -4,7 +4,7 @@
  * an interrupted write leaves the old file in place (the trap removes the temp file).
  */
 import { Command, QuoteError, raw, sh } from '../command.ts';
-import type { PutOptions } from './types.ts';
+import type { ExecResult, PutOptions } from './types.ts';
 
 export function modeString(mode: number): string {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new QuoteError(`invalid file mode ${mode}`);
@@ -34,4 +34,16 @@ ${chown} || exit 1
 mv -f -- "$tmp" ${path} || exit 1
 trap - EXIT${raw('')}`;
   return script.with({ stdin: content });
+}
+
+/** put() for any connection: one exec of putCommand; a failure throws, naming the path and the host. */
+export async function putWith(
+  exec: (command: Command) => Promise<ExecResult>,
+  host: string,
+  path: string,
+  content: string | Uint8Array,
+  options: PutOptions = {},
+): Promise<void> {
+  const r = await exec(putCommand(path, content, options));
+  if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }

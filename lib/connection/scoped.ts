@@ -3,7 +3,7 @@
  * the one underlying connection.
  */
 import type { Command } from '../command.ts';
-import { putCommand } from './put.ts';
+import { putWith } from './put.ts';
 import type { Connection, ExecOptions, ExecResult, PutOptions } from './types.ts';
 
 export interface ScopeOptions {
@@ -26,8 +26,7 @@ export function scoped(conn: Connection, scope: ScopeOptions): Connection {
     },
     exec,
     async put(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
-      const r = await exec(putCommand(path, content, options));
-      if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${conn.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+      await putWith(exec, conn.host, path, content, options);
     },
     close: () => conn.close(),
   };

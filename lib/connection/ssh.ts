@@ -20,7 +20,7 @@ import { wrapForHost, type Command } from '../command.ts';
 import { maskSecrets, type Secret } from '../secret.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyChecking } from './host-keys.ts';
 import { hostKeyName, knownKeyTypes, readKnownHosts, type KnownHostEntry } from './known_hosts.ts';
-import { putCommand } from './put.ts';
+import { putWith } from './put.ts';
 import {
   CLIENT_GRACE_MS,
   ConnectionError,
@@ -395,8 +395,7 @@ export class SshConnection implements Connection {
   }
 
   async put(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
-    const r = await this.exec(putCommand(path, content, options));
-    if (r.exitCode !== 0) throw new Error(`cannot write ${path} on ${this.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    await putWith((c) => this.exec(c), this.host, path, content, options);
   }
 
   async close(): Promise<void> {

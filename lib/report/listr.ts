@@ -135,7 +135,7 @@ export class ListrReporter implements Reporter {
       case 'run:end':
         this.#running = this.#running.then(() => {
           this.#write(`\n${formatRecap(e.recap, true)}\n`);
-          this.#write(`${e.check ? 'check mode: nothing was changed; ' : ''}exit ${e.exitCode} after ${(e.durationMs / 1000).toFixed(1)} s\n`);
+          this.#write(`${e.interrupted ? 'interrupted: no task started after Ctrl-C; ' : ''}${e.check ? 'check mode: nothing was changed; ' : ''}exit ${e.exitCode} after ${(e.durationMs / 1000).toFixed(1)} s\n`);
         });
         break;
       default:

@@ -69,7 +69,7 @@ export class PlainReporter implements Reporter {
       }
       case 'run:end':
         this.#line(`\n${formatRecap(e.recap)}`);
-        this.#line(`${e.check ? 'check mode: nothing was changed; ' : ''}exit ${e.exitCode} after ${(e.durationMs / 1000).toFixed(1)} s`);
+        this.#line(`${e.interrupted ? 'interrupted: no task started after Ctrl-C; ' : ''}${e.check ? 'check mode: nothing was changed; ' : ''}exit ${e.exitCode} after ${(e.durationMs / 1000).toFixed(1)} s`);
         break;
       default:
         break;

@@ -312,3 +312,34 @@ test('forks bounds how many hosts work at once', async (t) => {
   await runPlaybook(book, { inventory: s.inventory, connect: s.connect, forks: 2, reporters: [reporter] });
   t.is(peak, 2);
 });
+
+test('an interrupted run finishes the running task, starts no other, and exits 130', async (t) => {
+  const s = await setup(['a', 'b']);
+  t.teardown(s.cleanup);
+  const abort = new AbortController();
+  const book = playbook({
+    name: 'interrupt',
+    plays: [
+      play({
+        name: 'p',
+        hosts: 'all',
+        tasks: [
+          lineModule.task('first', (ctx) => ({ path: `${root(ctx)}/f`, line: 'x' })),
+          lineModule.task('second', (ctx) => ({ path: `${root(ctx)}/g`, line: 'y' })),
+        ],
+      }),
+    ],
+  });
+  const reporter = {
+    onEvent(e: RunEvent) {
+      if (e.type === 'host:start' && e.task === 'first') abort.abort(); // Ctrl-C while the first task runs
+    },
+    done: async () => {},
+  };
+  const r = await runPlaybook(book, { inventory: s.inventory, connect: s.connect, signal: abort.signal, reporters: [reporter] });
+  t.is(r.exitCode, 130);
+  for (const h of ['a', 'b']) {
+    t.is(await readFile(join(s.dir, h, 'f'), 'utf8'), 'x\n', 'the running task finished');
+    await t.throwsAsync(stat(join(s.dir, h, 'g')), undefined, 'a task started after the interruption');
+  }
+});
