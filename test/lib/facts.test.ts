@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { parseHostFacts, parseOsRelease } from '../../lib/facts.ts';
+import { parseHostFacts } from '../../lib/facts.ts';
 
 interface Recorded {
   command: string;
@@ -25,10 +25,4 @@ test('host facts of a Debian 12 machine without systemd (recorded)', async (t) =
   t.is(f.arch, 'x86_64');
   t.false(f.systemd);
   t.regex(f.kernel, /^\d+\.\d+/);
-});
-
-test('os-release values: quoted, unquoted, escaped', (t) => {
-  const os = parseOsRelease('ID=rocky\nID_LIKE="rhel centos fedora"\nNAME=\'Rocky\'\nX="a \\"b\\""\n# comment\n');
-  t.deepEqual(os, { ID: 'rocky', ID_LIKE: 'rhel centos fedora', NAME: 'Rocky', X: 'a "b"' });
-  t.is(parseHostFacts(`ID=rocky\nID_LIKE="rhel centos fedora"\n@@sanbook-facts@@\n`).os.family, 'redhat');
 });
