@@ -1,0 +1,47 @@
+/**
+ * The lab's machines: the network of seed 000 (sto1, sto2 with blank disks; chunk1..3; a MooseFS master),
+ * with the seed's addresses on its two storage networks, or a smaller set for fast iterations.
+ */
+export interface VmSpec {
+  readonly name: string;
+  readonly memoryMiB: number;
+  /** Blank data disks (sdb, sdc, ...), each dataDiskMiB. */
+  readonly dataDisks: number;
+  readonly dataDiskMiB: number;
+  /** Last octet on both storage networks (10.3.1.X and 10.3.2.X). */
+  readonly octet: number;
+  readonly groups: readonly string[];
+}
+
+/** The two storage networks of seed 000: one bridge each, inside the lab's network namespace. */
+export const STORAGE_NETWORKS = [
+  { bridge: 's1', prefix: '10.3.1', mask: 24 },
+  { bridge: 's2', prefix: '10.3.2', mask: 24 },
+] as const;
+
+const sto = (n: number): VmSpec => ({ name: `sto${n}`, memoryMiB: 512, dataDisks: 6, dataDiskMiB: 512, octet: n, groups: ['storage'] });
+const chunk = (n: number): VmSpec => ({ name: `chunk${n}`, memoryMiB: 512, dataDisks: 0, dataDiskMiB: 0, octet: 100 + n, groups: ['chunks'] });
+const master: VmSpec = { name: 'master', memoryMiB: 1024, dataDisks: 0, dataDiskMiB: 0, octet: 100, groups: ['master'] };
+
+export const TOPOLOGIES: Readonly<Record<string, readonly VmSpec[]>> = {
+  /** Seed 000: six machines. */
+  full: [sto(1), sto(2), chunk(1), chunk(2), chunk(3), master],
+  /** One of each role, for fast iterations. */
+  small: [sto(1), chunk(1), master],
+};
+
+export function topology(name: string): readonly VmSpec[] {
+  const t = TOPOLOGIES[name];
+  if (!t) throw new Error(`unknown lab topology "${name}": choose ${Object.keys(TOPOLOGIES).join(' or ')}`);
+  return t;
+}
+
+/** Deterministic MAC per VM and NIC: 52:54:00 (QEMU) : 5b (sanbook) : VM octet : NIC index. */
+export function macOf(vm: VmSpec, nic: number): string {
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  return `52:54:00:5b:${hex(vm.octet)}:${hex(nic)}`;
+}
+
+export function storageAddresses(vm: VmSpec): string[] {
+  return STORAGE_NETWORKS.map((n) => `${n.prefix}.${vm.octet}`);
+}

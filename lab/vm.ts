@@ -1,0 +1,218 @@
+/**
+ * One lab VM: its disks (a copy-on-write overlay of the base image, blank data disks), its identity passed by
+ * QEMU's fw_cfg (hostname, addresses, SSH keys, apt source: the image stays generic), the QEMU process
+ * (daemonized, serial console to a file, a monitor socket), and waiting for it over real SSH.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { connectSsh, type SshConnection } from '../lib/connection/ssh.ts';
+import { sh } from '../lib/command.ts';
+import { accelArgs, type Accel } from './accel.ts';
+import { createTaps, plugTaps, tapName } from './net.ts';
+import { run } from './run.ts';
+import { STORAGE_NETWORKS, macOf, storageAddresses, type VmSpec } from './topology.ts';
+
+/** Where guests reach the local package repository (forwarded by QEMU to the host's loopback). */
+export const REPO_GUEST_ADDRESS = '10.0.2.100';
+
+export interface LabPaths {
+  /** .lab/ of the project */
+  readonly root: string;
+  readonly clientKey: string;
+  readonly knownHosts: string;
+}
+
+export interface VmRuntime {
+  readonly spec: VmSpec;
+  readonly dir: string;
+  readonly sshPort: number;
+  readonly pidFile: string;
+  readonly consoleLog: string;
+  readonly monitor: string;
+  /** `[127.0.0.1]:PORT ssh-ed25519 ...` */
+  readonly hostKeyLine: string;
+  /** Data disks as the guest names them, and by a stable id. */
+  readonly dataDisks: readonly string[];
+  readonly dataDiskIds: readonly string[];
+}
+
+export function vmDir(paths: LabPaths, vm: VmSpec): string {
+  return join(paths.root, 'vms', vm.name);
+}
+
+function diskLetter(i: number): string {
+  return String.fromCharCode('a'.charCodeAt(0) + i);
+}
+
+/** Disks, identity files and host key of a VM (made once; kept while the lab exists). */
+export async function prepareVm(paths: LabPaths, vm: VmSpec, baseImage: string, sshPort: number): Promise<VmRuntime> {
+  const dir = vmDir(paths, vm);
+  await mkdir(dir, { recursive: true });
+  const root = join(dir, 'root.qcow2');
+  if (!existsSync(root)) await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseImage, root]);
+  for (let i = 1; i <= vm.dataDisks; i++) {
+    const disk = join(dir, `data${i}.qcow2`);
+    if (!existsSync(disk)) await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${vm.dataDiskMiB}M`]);
+  }
+  const hostKey = join(dir, 'ssh_host_ed25519_key');
+  if (!existsSync(hostKey)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${vm.name}`, '-f', hostKey]);
+  const network = [
+    `${macOf(vm, 0)} dhcp`,
+    ...STORAGE_NETWORKS.map((n, i) => `${macOf(vm, i + 1)} ${storageAddresses(vm)[i]}/${n.mask}`),
+  ];
+  await writeFile(join(dir, 'network'), `${network.join('\n')}\n`);
+  return loadVm(paths, vm, sshPort);
+}
+
+/** A prepared VM's runtime description (reads its host key). */
+export async function loadVm(paths: LabPaths, vm: VmSpec, sshPort: number): Promise<VmRuntime> {
+  const dir = vmDir(paths, vm);
+  const [type, blob] = (await readFile(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/);
+  const serial = (i: number): string => `${vm.name}-d${i}`;
+  return {
+    spec: vm,
+    dir,
+    sshPort,
+    pidFile: join(dir, 'qemu.pid'),
+    consoleLog: join(dir, 'console.log'),
+    monitor: join(dir, 'monitor.sock'),
+    hostKeyLine: `[127.0.0.1]:${sshPort} ${type} ${blob}`,
+    dataDisks: Array.from({ length: vm.dataDisks }, (_, i) => `/dev/sd${diskLetter(i + 1)}`),
+    dataDiskIds: Array.from({ length: vm.dataDisks }, (_, i) => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${serial(i + 1)}`),
+  };
+}
+
+export function qemuArgs(rt: VmRuntime, accel: Accel, paths: LabPaths, repoPort: number): string[] {
+  const vm = rt.spec;
+  const args = [
+    '-name', vm.name,
+    ...accelArgs(accel),
+    '-smp', '1',
+    '-m', String(vm.memoryMiB),
+    '-display', 'none',
+    '-daemonize',
+    '-pidfile', rt.pidFile,
+    '-serial', `file:${rt.consoleLog}`,
+    '-monitor', `unix:${rt.monitor},server=on,wait=off`,
+    '-device', 'virtio-scsi-pci,id=scsi0',
+    '-drive', `file=${join(rt.dir, 'root.qcow2')},if=none,id=root,format=qcow2`,
+    '-device', 'scsi-hd,drive=root,bus=scsi0.0,serial=sanbook-root,bootindex=0',
+  ];
+  for (let i = 1; i <= vm.dataDisks; i++) {
+    args.push('-drive', `file=${join(rt.dir, `data${i}.qcow2`)},if=none,id=d${i},format=qcow2`);
+    args.push('-device', `scsi-hd,drive=d${i},bus=scsi0.0,serial=${vm.name}-d${i}`);
+  }
+  // Management: SSH on the host's loopback only; the package repository reached through a forward; nothing else.
+  const repo = `guestfwd=tcp:${REPO_GUEST_ADDRESS}:80-cmd:socat - TCP:127.0.0.1:${repoPort}`;
+  args.push('-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${rt.sshPort}-:22,${repo}`);
+  args.push('-device', `virtio-net-pci,netdev=mgmt,mac=${macOf(vm, 0)}`);
+  STORAGE_NETWORKS.forEach((n, i) => {
+    args.push('-netdev', `tap,id=${n.bridge},ifname=${tapName(vm, n.bridge)},script=no,downscript=no`);
+    args.push('-device', `virtio-net-pci,netdev=${n.bridge},mac=${macOf(vm, i + 1)}`);
+  });
+  const fw = (name: string, source: string): string[] => ['-fw_cfg', `name=opt/sanbook/${name},${source}`];
+  args.push(
+    ...fw('hostname', `string=${vm.name}`),
+    ...fw('network', `file=${join(rt.dir, 'network')}`),
+    ...fw('authorized_keys', `file=${paths.clientKey}.pub`),
+    ...fw('ssh_host_ed25519_key', `file=${join(rt.dir, 'ssh_host_ed25519_key')}`),
+    ...fw('apt_source', `string=deb [trusted=yes] http://${REPO_GUEST_ADDRESS}/ ./`),
+  );
+  return args;
+}
+
+export async function qemuPid(rt: VmRuntime): Promise<number | undefined> {
+  const text = await readFile(rt.pidFile, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    return cmdline.includes(rt.pidFile) ? pid : undefined; // a recycled PID is not our QEMU
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start QEMU (daemonized: it returns once the VM exists), then plug its taps into the storage bridges. */
+export async function startVm(rt: VmRuntime, accel: Accel, paths: LabPaths, repoPort: number): Promise<void> {
+  await createTaps(rt.spec);
+  await writeFile(rt.consoleLog, '');
+  await run('qemu-system-x86_64', qemuArgs(rt, accel, paths, repoPort), { timeoutMs: 60_000 });
+  await plugTaps(rt.spec);
+}
+
+export async function consoleTail(rt: VmRuntime, lines = 25): Promise<string> {
+  const text = await readFile(rt.consoleLog, 'utf8').catch(() => '');
+  // The serial console carries terminal escapes; keep the text.
+  const clean = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+  return clean.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+}
+
+export function sshTo(rt: VmRuntime, paths: LabPaths, connectTimeoutMs = 15_000): Promise<SshConnection> {
+  return connectSsh({
+    host: rt.spec.name,
+    address: '127.0.0.1',
+    port: rt.sshPort,
+    user: 'root',
+    privateKeyFile: paths.clientKey,
+    agent: '',
+    hostKeyChecking: 'strict',
+    knownHostsFile: paths.knownHosts,
+    connectTimeoutMs,
+  });
+}
+
+/** Wait until the VM answers SSH as itself (its own host key, its own hostname); the error says what its console said. */
+export async function waitForSsh(rt: VmRuntime, paths: LabPaths, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if ((await qemuPid(rt)) === undefined) {
+      throw new Error(`${rt.spec.name}: QEMU is not running any more; its console said:\n${await consoleTail(rt)}`);
+    }
+    try {
+      const conn = await sshTo(rt, paths, Math.min(15_000, Math.max(1_000, deadline - Date.now())));
+      try {
+        const r = await conn.exec(sh`hostname`);
+        if (r.stdout.trim() === rt.spec.name) return;
+        last = `it answers as "${r.stdout.trim()}"`;
+      } finally {
+        await conn.close();
+      }
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  throw new Error(
+    `${rt.spec.name} did not answer SSH on 127.0.0.1:${rt.sshPort} within ${Math.round(timeoutMs / 1000)} s (${last}); its console said:\n${await consoleTail(rt)}`,
+  );
+}
+
+/** Send a command to the QEMU monitor (system_reset, stop, cont, quit, ...). */
+export function monitorCommand(rt: VmRuntime, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(rt.monitor);
+    let out = '';
+    sock.on('data', (d) => (out += d.toString()));
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      sock.write(`${command}\n`);
+      setTimeout(() => sock.end(), 300);
+    });
+    sock.on('close', () => resolve(out));
+  });
+}
+
+/** Stop a VM: ask QEMU to quit, then make sure the process is gone (by its PID). */
+export async function stopVm(rt: VmRuntime): Promise<void> {
+  const pid = await qemuPid(rt);
+  if (pid === undefined) return;
+  await monitorCommand(rt, 'quit').catch(() => undefined);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await qemuPid(rt)) !== undefined) await new Promise((r) => setTimeout(r, 100));
+  if ((await qemuPid(rt)) !== undefined) process.kill(pid, 'SIGKILL');
+}
