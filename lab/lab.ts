@@ -47,7 +47,6 @@ export const HOST_TOOLS: Readonly<Record<string, string>> = {
   sfdisk: 'fdisk',
   ip: 'iproute2',
   'ssh-keygen': 'openssh-client',
-  'apt-ftparchive': 'apt-utils',
 };
 
 /** The Debian packages of the host tools the lab needs that are missing. */

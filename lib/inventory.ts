@@ -215,9 +215,11 @@ class Builder {
 
   /** Names shared by a host and a group, and cycles among children. */
   checkGraph(): void {
-    for (const name of this.hosts.keys()) {
-      if (this.groups.has(name)) {
-        this.problem('is also the name of a group; host and group names must differ', { host: name });
+    // A host may share its name with a group only when it is in that group (`master: {hosts: {master:}}`,
+    // as seed 000 names its MooseFS master): the name then means the same hosts either way.
+    for (const [name, host] of this.hosts) {
+      if (this.groups.has(name) && !host.direct.has(name)) {
+        this.problem('is also the name of a group it is not in; a name shared by a host and a group must mean the same hosts', { host: name });
       }
     }
     const state = new Map<string, 'open' | 'done'>();

@@ -68,8 +68,9 @@ function matchOne(target: PatternTarget, body: string): Set<string> | undefined 
   if (body.startsWith('~')) return matchNames(target, toRegExp(body.slice(1), body, 'regular expression'));
   if (/[*?[]/.test(body)) return matchNames(target, toRegExp(globSource(body), body, 'glob'));
   const group = target.groupHosts(body);
-  if (group) return new Set(group);
-  return target.hostNames.includes(body) ? new Set([body]) : undefined;
+  const host = target.hostNames.includes(body) ? [body] : [];
+  if (group) return new Set([...group, ...host]);
+  return host.length > 0 ? new Set(host) : undefined;
 }
 
 /** A glob or regex selects the hosts of every group it matches, and every host it matches. */

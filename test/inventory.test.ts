@@ -320,9 +320,16 @@ test('error: a host given a value that is not a map of vars', async (t) => {
   t.is(e.message, `${fx('host-value.yaml')}, host sto1: must be a map of variables (or empty), not string`);
 });
 
-test('error: a group and a host with the same name', async (t) => {
+test('error: a host and a group with the same name that mean different hosts', async (t) => {
   const e = await loadError('same-name.yaml');
-  t.is(e.message, `${fx('same-name.yaml')}, host storage: is also the name of a group; host and group names must differ`);
+  t.is(e.message, `${fx('same-name.yaml')}, host storage: is also the name of a group it is not in; a name shared by a host and a group must mean the same hosts`);
+});
+
+test('a host may share its name with a group it is in (seed 000: host master in group master)', (t) => {
+  const inv = Inventory.fromObject({ all: { children: { master: { hosts: { master: null } }, chunks: { hosts: { chunk1: null } } } } }, 'inline');
+  t.deepEqual(inv.select('master'), ['master']);
+  t.deepEqual(inv.select('all:!master'), ['chunk1']);
+  t.deepEqual(inv.host('master').groups, ['all', 'master']);
 });
 
 test('error: a cycle in children', async (t) => {
