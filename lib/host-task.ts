@@ -25,6 +25,12 @@ export interface HostTaskEnv {
   readonly task: Task;
   readonly ctx: TaskContext;
   readonly check: boolean;
+  /**
+   * Check mode only: an earlier task planned changes on this host that were not made. A task that then cannot
+   * be planned (its gather fails: a file the skipped package install would have created...) is reported as
+   * not plannable yet, rather than as a failure the real run would not have.
+   */
+  readonly pendingChanges?: boolean;
   readonly become: boolean | string | undefined;
   readonly connection: () => Promise<{ conn: Connection; facts: HostFacts }>;
   readonly onPlan: (changes: ChangeView[]) => void;
@@ -96,6 +102,10 @@ export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
     return { status: 'changed', changes: views, output: output(after) };
   } catch (e) {
     if (e instanceof ConnectionError) return { status: 'unreachable', changes: views, message: maskSecrets(e.message) };
+    if (env.check && env.pendingChanges && views.length === 0) {
+      const why = maskSecrets((e as Error).message);
+      return { status: 'skipped', changes: [], message: `not plannable before the changes planned above are made (${why})` };
+    }
     if (e instanceof StepError || e instanceof ConvergenceError || e instanceof UserError) return failure(e.message, views);
     return failure(`${(e as Error).name === 'Error' ? '' : `${(e as Error).name}: `}${(e as Error).message}`, views);
   }

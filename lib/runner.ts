@@ -83,6 +83,8 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
 
   const allHosts = [...new Set(playHosts.flat())];
   const state = new Map<string, HostState>(allHosts.map((h) => [h, 'active']));
+  /** Check mode: hosts on which a change was planned (and so not made). */
+  const pending = new Set<string>();
   const recap: Record<string, HostRecap> = {};
   for (const h of allHosts) recap[h] = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0, ignored: 0 };
   const connections = new Map<string, Promise<{ conn: Connection; facts: HostFacts }>>();
@@ -112,6 +114,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
         task,
         ctx: contexts.context(host, play),
         check,
+        pendingChanges: pending.has(host),
         become: task.become ?? play.become,
         connection: () => connection(host),
         onPlan: (changes) => emit({ type: 'host:plan', task: task.name, host, changes }),
@@ -124,6 +127,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
       if (status === 'changed') {
         r.changed++;
         changedHosts.add(host);
+        if (check) pending.add(host);
       }
       if (status === 'skipped') r.skipped++;
       if (status === 'failed' && !ignored) {

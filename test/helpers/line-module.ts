@@ -14,6 +14,8 @@ export interface LineParams {
   /** Also append to this log file when applying (to observe order across hosts). */
   log?: string;
   secret?: unknown;
+  /** gather fails when the file does not exist (as a module editing a package's config file would). */
+  mustExist?: boolean;
 }
 
 export interface LineFacts {
@@ -34,10 +36,12 @@ export const lineModule = defineModule<LineParams, LineFacts, { lines: number }>
       destructive: { type: 'boolean', description: 'mark the change destructive' },
       log: { type: 'string', description: 'order log' },
       secret: { secret: true, description: 'a secret' },
+      mustExist: { type: 'boolean', description: 'gather fails on a missing file' },
     },
   },
   async gather(conn, params) {
     const r = await conn.exec(sh`cat -- ${params.path} 2>/dev/null || echo @@missing@@`);
+    if (params.mustExist && r.stdout === '@@missing@@\n') throw new Error(`${params.path} does not exist`);
     return { lines: r.stdout === '@@missing@@\n' ? null : r.stdout.split('\n').filter(Boolean) };
   },
   plan(params, facts) {

@@ -343,3 +343,34 @@ test('an interrupted run finishes the running task, starts no other, and exits 1
     await t.throwsAsync(stat(join(s.dir, h, 'g')), undefined, 'a task started after the interruption');
   }
 });
+
+test('check mode: a task that needs an earlier planned change is "not plannable yet", not a failure', async (t) => {
+  const s = await setup(['a']);
+  t.teardown(s.cleanup);
+  const book = playbook({
+    name: 'depends',
+    plays: [
+      play({
+        name: 'p',
+        hosts: 'all',
+        tasks: [
+          lineModule.task('create the file', (ctx) => ({ path: `${root(ctx)}/conf`, line: 'a' })),
+          lineModule.task('edit the file', (ctx) => ({ path: `${root(ctx)}/conf`, line: 'b', mustExist: true })),
+        ],
+      }),
+    ],
+  });
+  let out = '';
+  const check = await runPlaybook(book, { inventory: s.inventory, connect: s.connect, check: true, reporters: [new JsonReporter((x) => (out += x))] });
+  t.is(check.exitCode, 0);
+  t.deepEqual(check.recap['a'], { ok: 1, changed: 1, failed: 0, skipped: 1, unreachable: 0, ignored: 0 });
+  t.regex(out, /not plannable before the changes planned above are made \(.*conf does not exist\)/);
+  const real = await runPlaybook(book, { inventory: s.inventory, connect: s.connect });
+  t.is(real.recap['a']?.changed, 2);
+  // Without an earlier planned change, the same failure is a failure in check mode too.
+  const alone = playbook({
+    name: 'alone',
+    plays: [play({ name: 'p', hosts: 'all', tasks: [lineModule.task('edit', (ctx) => ({ path: `${root(ctx)}/other`, line: 'b', mustExist: true }))] })],
+  });
+  t.is((await runPlaybook(alone, { inventory: s.inventory, connect: s.connect, check: true })).exitCode, 2);
+});
