@@ -19,7 +19,8 @@ import { sshTo } from '../../lab/vm.ts';
 import { pkg, setting } from '../../modules/index.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const topologyName = process.env['SANBOOK_LAB_TOPOLOGY'] ?? 'full';
+// CI and quick runs: sto1 + chunk1 + master; SANBOOK_LAB_TOPOLOGY=full for the six VMs of seed 000.
+const topologyName = process.env['SANBOOK_LAB_TOPOLOGY'] ?? 'small';
 let lab: Lab;
 const conns = new Map<string, SshConnection>();
 
