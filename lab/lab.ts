@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { sh } from '../lib/command.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureBaseImage } from './image.ts';
@@ -152,6 +152,7 @@ export async function labUp(options: LabOptions & { topology: string; timeoutMs?
     }),
   );
   const inventoryFile = join(resolve(options.projectRoot), 'inventory', 'lab.yaml');
+  await mkdir(dirname(inventoryFile), { recursive: true });
   await writeFile(inventoryFile, labInventory(rts, paths));
   log(`lab up in ${Math.round((Date.now() - started) / 1000)} s; inventory ${inventoryFile}`);
   return { paths, state, vms: rts, inventoryFile };
