@@ -191,11 +191,11 @@ export function planPackage(p: PackageParams, f: PackageFacts): Change[] {
     if (p.updateCache || !f.listsPresent) {
       steps.push(exec(cmd('apt-get', 'update', '-q', '-o', 'DPkg::Lock::Timeout=300')));
     }
-    steps.push(exec(aptInstall(p, wanted)));
+    steps.push(exec(aptInstall(p, wanted).with({ timeoutMs: INSTALL_TIMEOUT_MS })));
   } else {
     if (p.updateCache) steps.push(exec(cmd(f.manager, 'makecache', '-q')));
     const weak = p.installRecommends === false ? ['--setopt=install_weak_deps=False'] : [];
-    steps.push(exec(cmd(f.manager, 'install', '-y', '-q', ...weak, '--', ...wanted)));
+    steps.push(exec(cmd(f.manager, 'install', '-y', '-q', ...weak, '--', ...wanted).with({ timeoutMs: INSTALL_TIMEOUT_MS })));
   }
   const words = [
     ...(missing.length > 0 ? [`install ${missing.map((n) => (info(n).candidate ? `${n} (${info(n).candidate})` : n)).join(', ')}`] : []),
@@ -204,6 +204,12 @@ export function planPackage(p: PackageParams, f: PackageFacts): Change[] {
   const refresh = apt && (p.updateCache || !f.listsPresent) ? ' (after apt-get update)' : '';
   return [{ summary: `${words.join('; ')}${refresh}`, steps }];
 }
+
+/**
+ * Installs may run long (update-initramfs on a slow or emulated host took 2 to 13 min in the lab): they get
+ * their own timeout instead of the connection's 10 min. A task's timeoutMs still overrides it.
+ */
+export const INSTALL_TIMEOUT_MS = 60 * 60_000;
 
 function managerOf(pm: PackageManager, host: string): 'apt' | 'dnf' | 'yum' {
   if (pm === 'apt' || pm === 'dnf' || pm === 'yum') return pm;
