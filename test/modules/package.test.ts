@@ -14,6 +14,7 @@ import {
   parseRpmGather,
   pkg,
   planPackage,
+  INSTALL_TIMEOUT_MS,
   type PackageFacts,
   type PackageParams,
 } from '../../modules/package.ts';
@@ -161,4 +162,12 @@ test('run (check mode) on this machine: a package that is not installed is plann
   t.is(await status(), 1, 'still not installed');
   const installed = await runModule(conn, pkg, { name: 'coreutils', state: 'present' }, { check: true });
   t.false(installed.changed);
+});
+
+test('installs carry their own long timeout; lookups and apt-get update keep the connection default', (t) => {
+  const changes = planPackage(pkg.validate({ name: ['a', 'b'] }), apt({ a: no(), b: no() }, false));
+  const commands = changes.flatMap((c) => c.steps.flatMap((s) => (s.kind === 'exec' ? [s.command] : [])));
+  t.deepEqual(commands.map((c) => c.timeoutMs), [undefined, INSTALL_TIMEOUT_MS]);
+  const dnfInstall = planPackage(pkg.validate({ name: 'b' }), dnf({ b: no() }))[0]?.steps[0];
+  t.is(dnfInstall?.kind === 'exec' ? dnfInstall.command.timeoutMs : 0, INSTALL_TIMEOUT_MS);
 });
