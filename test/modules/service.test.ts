@@ -1,5 +1,4 @@
-// Plan tests only: this machine has no running systemd, so `systemctl show` output cannot be recorded here.
-// The parser (parseSystemctlShow) needs fixtures recorded on the lab VMs.
+// Plan tests on facts; the parser is tested on output recorded on the lab VMs (service-fixtures.test.ts).
 import test from 'ava';
 import { planService, service, type ServiceFacts, type ServiceParams } from '../../modules/service.ts';
 
