@@ -37,8 +37,11 @@ async function main(argv: string[]): Promise<number> {
       const missing = await missingHostPackages();
       if (missing.length > 0 && values['install-deps']) {
         log(`installing ${missing.join(' ')}`);
-        const r = spawnSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(' ')}`], { stdio: 'inherit' });
-        if (r.status !== 0) return 1;
+        const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+        const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+        if (update.status !== 0) return 1;
+        const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '--', ...missing], { stdio: 'inherit', env });
+        if (install.status !== 0) return 1;
       }
       await labUp({ projectRoot, topology: values.topology ?? 'full', log });
       return 0;

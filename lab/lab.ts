@@ -54,7 +54,7 @@ export async function missingHostPackages(): Promise<string[]> {
   const missing = new Set<string>();
   for (const [tool, pkg] of Object.entries(HOST_TOOLS)) {
     try {
-      await run('sh', ['-c', `command -v ${tool}`]);
+      await run('sh', ['-c', 'command -v "$1"', 'sh', tool]);
     } catch {
       missing.add(pkg);
     }
