@@ -1,44 +1,63 @@
 /**
- * Record real tool output from the lab VMs as test fixtures: `npx tsx lab/record.ts` (the lab must be up).
- * Each fixture is `{ tool, host, command, exitCode, stdout, stderr }`, `tool` naming the version that printed
- * it. Parsers are tested on these, never on output typed by hand.
+ * Record real tool output from the lab VMs as test fixtures (test/fixtures/), for the parser tests:
+ *   npx tsx lab/record.ts [PHASE...]        the lab must be up (npm run lab -- up); default: every phase
+ * Phases: basic (systemctl show, lsblk), mdadm, fs (blkid, parted), targetcli, initiator (iscsiadm, multipath,
+ * a mount unit), tgt, firewalld. Each fixture names the tool version that printed it (see lab/record-kit.ts).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { sh, type Command } from '../lib/command.ts';
-import type { SshConnection } from '../lib/connection/ssh.ts';
+import { sh } from '../lib/command.ts';
 import { showCommand } from '../modules/service.ts';
 import { openLab } from './lab.ts';
+import { Recorder } from './record-kit.ts';
+import { LSBLK, recordFilesystems, recordFirewalld, recordInitiator, recordMdadm, recordTargets, recordTgt, resetInitiator, resetStorage } from './record-storage.ts';
 import { sshTo } from './vm.ts';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = join(projectRoot, 'test', 'fixtures');
+const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld'] as const;
+type Phase = (typeof PHASES)[number];
 
-async function record(conn: SshConnection, file: string, tool: string, command: Command): Promise<void> {
-  const r = await conn.exec(command);
-  const path = join(fixtures, file);
-  await mkdir(dirname(path), { recursive: true });
-  const fixture = { tool, host: conn.host, command: command.display, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-  await writeFile(path, `${JSON.stringify(fixture, null, 2)}\n`);
-  process.stdout.write(`${file}: exit ${r.exitCode}, ${r.stdout.length} bytes\n`);
-}
+const asked = process.argv.slice(2);
+for (const a of asked) if (!(PHASES as readonly string[]).includes(a)) throw new Error(`unknown phase "${a}": choose from ${PHASES.join(', ')}`);
+const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES);
 
-const lab = await openLab(projectRoot);
-const sto1 = lab.vms.find((v) => v.spec.name === 'sto1');
-if (!sto1) throw new Error('the lab has no sto1');
-const conn = await sshTo(sto1, lab.paths);
+const lab = await openLab(join(dirname(fileURLToPath(import.meta.url)), '..'));
+const vm = (name: string) => {
+  const v = lab.vms.find((x) => x.spec.name === name);
+  if (!v) throw new Error(`the lab has no ${name}: the recording needs sto1, chunk1 and master (the small topology has them)`);
+  return v;
+};
+const open = async (name: string) => new Recorder(await sshTo(vm(name), lab.paths), name);
+const [sto1, chunk1, master] = await Promise.all([open('sto1'), open('chunk1'), open('master')]);
 try {
-  const systemd = (await conn.exec(sh`systemctl --version | head -1`)).stdout.trim();
-  const util = (await conn.exec(sh`lsblk --version`)).stdout.trim();
-  // systemctl show, exactly as the service module gathers: running, stopped, masked, missing units.
-  await conn.exec(sh`systemctl mask --now e2scrub_reap.service >/dev/null 2>&1; :`);
-  await record(conn, 'service/running-enabled.json', systemd, showCommand('ssh'));
-  await record(conn, 'service/stopped-static.json', systemd, showCommand('systemd-fsck-root'));
-  await record(conn, 'service/masked.json', systemd, showCommand('e2scrub_reap.service'));
-  await record(conn, 'service/not-found.json', systemd, showCommand('nosuchunit.service'));
-  await conn.exec(sh`systemctl unmask e2scrub_reap.service >/dev/null 2>&1; :`);
-  await record(conn, 'lsblk/sto1-blank-disks.json', util, sh`lsblk -J -b -o NAME,KNAME,PATH,SIZE,TYPE,FSTYPE,LABEL,UUID,PTTYPE,SERIAL,MOUNTPOINTS`);
+  await Promise.all([
+    sto1.install(['mdadm', 'targetcli-fb', 'parted', 'xfsprogs']),
+    chunk1.install(['open-iscsi', 'multipath-tools', 'kpartx', 'parted', 'xfsprogs']),
+    master.install(['tgt', 'firewalld']),
+  ]);
+  if (phases.has('basic')) {
+    const systemd = await sto1.version(sh`systemctl --version`);
+    await sto1.must(sh`systemctl mask --now e2scrub_reap.service >/dev/null 2>&1; :`, 'mask a unit');
+    await sto1.record('service/running-enabled.json', systemd, showCommand('ssh'));
+    await sto1.record('service/stopped-static.json', systemd, showCommand('systemd-fsck-root'));
+    await sto1.record('service/masked.json', systemd, showCommand('e2scrub_reap.service'));
+    await sto1.record('service/not-found.json', systemd, showCommand('nosuchunit.service'));
+    await sto1.must(sh`systemctl unmask e2scrub_reap.service >/dev/null 2>&1; :`, 'unmask');
+  }
+  const disks = vm('sto1').spec.dataDisks;
+  if (phases.has('mdadm') || phases.has('fs') || phases.has('targetcli')) {
+    await resetInitiator(chunk1);
+    await resetStorage(sto1, disks);
+    if (phases.has('basic')) await sto1.record('lsblk/sto1-blank-disks.json', await sto1.version(sh`lsblk --version`), LSBLK);
+  }
+  if (phases.has('mdadm')) await recordMdadm(sto1);
+  if (phases.has('fs')) await recordFilesystems(sto1);
+  if (phases.has('targetcli')) {
+    await chunk1.record('targetcli/configfs-absent.json', 'sanbook configfs dump (no target_core_mod loaded)', (await import('../modules/targetcli/dump.ts')).configfsDumpCommand());
+    await recordTargets(sto1);
+  }
+  if (phases.has('initiator')) await recordInitiator(chunk1, sto1, vm('chunk1').spec);
+  if (phases.has('tgt')) await recordTgt(master, chunk1);
+  if (phases.has('firewalld')) await recordFirewalld(master);
 } finally {
-  await conn.close();
+  await Promise.all([sto1.conn.close(), chunk1.conn.close(), master.conn.close()]);
 }

@@ -15,7 +15,7 @@ interface SchemaNode {
   required?: string[];
   anyOf?: SchemaNode[];
   oneOf?: SchemaNode[];
-  secret?: boolean;
+  secret?: boolean | { minLength?: number; maxLength?: number; pattern?: string };
   additionalProperties?: boolean | SchemaNode;
 }
 
@@ -47,7 +47,9 @@ function rows(props: Record<string, SchemaNode>, required: readonly string[], pr
   for (const [name, node] of Object.entries(props)) {
     const notes: string[] = [];
     if (node.default !== undefined) notes.push(`default \`${JSON.stringify(node.default)}\``);
-    if (node.pattern !== undefined) notes.push(`pattern \`${node.pattern}\``);
+    const rules = typeof node.secret === 'object' ? node.secret : node;
+    if (rules.pattern !== undefined) notes.push(`pattern \`${rules.pattern}\``);
+    if (typeof node.secret === 'object' && node.secret.minLength !== undefined) notes.push(`at least ${node.secret.minLength} characters`);
     if (node.minimum !== undefined) notes.push(`min ${node.minimum}`);
     if (node.maximum !== undefined) notes.push(`max ${node.maximum}`);
     const desc = [node.description ?? '', notes.length > 0 ? `(${notes.join(', ')})` : ''].filter(Boolean).join(' ');

@@ -2,7 +2,8 @@
  * JSON-schema validation (ajv) shared by module params and inventories.
  *
  * Extra keyword: `secret: true` on a property accepts a string or a Secret and always yields a Secret, so a
- * password typed as a plain string in a playbook is masked from then on.
+ * password typed as a plain string in a playbook is masked from then on. `secret: {minLength, maxLength,
+ * pattern}` also checks the string (the error never shows the value).
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Secret } from './secret.ts';
@@ -10,21 +11,41 @@ import { UserError, type Where } from './errors.ts';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
 
+interface SecretRules {
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+}
+
+function secretProblem(rules: SecretRules, value: string): string | undefined {
+  if (rules.minLength !== undefined && value.length < rules.minLength) return `must be at least ${rules.minLength} characters`;
+  if (rules.maxLength !== undefined && value.length > rules.maxLength) return `must be at most ${rules.maxLength} characters`;
+  if (rules.pattern !== undefined && !new RegExp(rules.pattern, 'u').test(value)) return `must match pattern "${rules.pattern}"`;
+  return undefined;
+}
+
 ajv.addKeyword({
   keyword: 'secret',
-  schemaType: 'boolean',
+  schemaType: ['boolean', 'object'],
   modifying: true,
   errors: true,
   validate: function validateSecret(
     this: unknown,
-    enabled: boolean,
+    enabled: boolean | SecretRules,
     data: unknown,
     _parent: unknown,
     ctx?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number },
   ): boolean {
-    if (!enabled || data instanceof Secret) return true;
-    if (typeof data === 'string') {
-      if (ctx) ctx.parentData[ctx.parentDataProperty] = new Secret(data);
+    if (enabled === false) return true;
+    const rules = typeof enabled === 'object' ? enabled : {};
+    const value = data instanceof Secret ? data.reveal() : data;
+    if (typeof value === 'string') {
+      const problem = secretProblem(rules, value);
+      if (problem !== undefined) {
+        (validateSecret as unknown as { errors: Partial<ErrorObject>[] }).errors = [{ keyword: 'secret', message: problem, params: {} }];
+        return false;
+      }
+      if (ctx && !(data instanceof Secret)) ctx.parentData[ctx.parentDataProperty] = new Secret(value);
       return true;
     }
     (validateSecret as unknown as { errors: Partial<ErrorObject>[] }).errors = [

@@ -1,0 +1,250 @@
+// targetcli: parsers on configfs dumps, saveconfig.json and prefs.bin recorded on the lab (targetcli-fb 2.1.53,
+// Debian 12 kernel 6.1), and plans against those real states.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { configKey, parseConfigfs, parseSaveconfig, pickledPref, type LioState } from '../../modules/targetcli/model.ts';
+import { splitGather, targetcli, type TargetcliFacts } from '../../modules/targetcli.ts';
+import type { Change } from '../../lib/module.ts';
+
+interface Fixture {
+  stdout: string;
+  stdin?: string;
+  exitCode: number;
+}
+const fixture = (name: string): Fixture => JSON.parse(readFileSync(new URL(`../fixtures/targetcli/${name}.json`, import.meta.url), 'utf8')) as Fixture;
+const configfs = (name: string): LioState => parseConfigfs(fixture(name).stdout);
+
+const T1 = 'iqn.2024-12.tp2.b3:data-chunk1';
+const T2 = 'iqn.2024-12.tp2.b3:data-chunk2';
+const CHUNK1 = 'iqn.2024-12.tp2.b3:chunk1';
+const CHUNK2 = 'iqn.2024-12.tp2.b3:chunk2';
+
+interface RawChap {
+  userid: string;
+  password: string;
+}
+interface RawAcl {
+  initiator: string;
+  chap?: RawChap;
+  mutualChap?: RawChap;
+  mappedLuns?: { lun: number; writeProtect?: boolean }[];
+}
+interface RawTarget {
+  iqn: string;
+  portals: { ip: string }[];
+  luns: { backstore: string }[];
+  acls: RawAcl[];
+  authentication?: boolean;
+}
+
+/** The params that describe what the recorded batch (batch-ok.json) built. */
+const recorded = (): { backstores: object[]; targets: RawTarget[]; discoveryAuth: object } => ({
+  backstores: [
+    { name: 'data1', path: '/dev/md/data1' },
+    { name: 'f1', type: 'fileio', path: '/var/lib/f1.img', size: '64M', writeBack: false },
+  ],
+  targets: [
+    {
+      iqn: T1,
+      portals: [{ ip: '10.3.1.1' }, { ip: '10.3.2.1' }],
+      luns: [{ backstore: 'data1' }],
+      acls: [{ initiator: CHUNK1, chap: { userid: 'chunk1', password: 'labsecret-chunk1' }, mutualChap: { userid: 'sto1', password: 'labsecret-sto1x' } }],
+    },
+    {
+      iqn: T2,
+      portals: [{ ip: '10.3.1.1' }],
+      luns: [{ backstore: 'f1' }],
+      acls: [{ initiator: CHUNK2, mappedLuns: [{ lun: 0, writeProtect: true }] }],
+      authentication: false,
+    },
+  ],
+  discoveryAuth: { enabled: true, chap: { userid: 'discover', password: 'labsecret-disc' } },
+});
+
+const facts = (running: LioState, over: Partial<TargetcliFacts> = {}): TargetcliFacts => ({
+  running,
+  saved: running,
+  prefs: { autoAddDefaultPortal: true, autoEnableTpgt: true },
+  service: { name: 'rtslib-fb-targetctl', enabled: true },
+  savePath: '/etc/rtslib-fb-target/saveconfig.json',
+  ...over,
+});
+const summaries = (changes: readonly Change[]) => changes.map((c) => c.summary);
+const batchOf = (changes: readonly Change[]): string => {
+  const step = changes.flatMap((c) => c.steps).find((s) => s.kind === 'exec');
+  return step?.kind === 'exec' ? (step.command.stdin?.toString('utf8') ?? '') : '';
+};
+
+test('configfs: target core not loaded', (t) => {
+  const s = configfs('configfs-absent');
+  t.false(s.loaded);
+  t.is(s.targets.size, 0);
+});
+
+test('configfs: loaded, nothing configured', (t) => {
+  const s = configfs('configfs-empty');
+  t.true(s.loaded);
+  t.is(s.backstores.size, 0);
+  t.is(s.targets.size, 0);
+  t.false(s.discoveryAuth.enabled);
+});
+
+test('configfs: the seed-like configuration', (t) => {
+  const s = configfs('configfs-configured');
+  t.deepEqual([...s.backstores.keys()].sort(), ['block/data1', 'fileio/f1']);
+  t.is(s.backstores.get('block/data1')?.dev, '/dev/md/data1');
+  t.is(s.backstores.get('fileio/f1')?.size, 67108864);
+  t.false(s.backstores.get('fileio/f1')?.writeBack);
+  const t1 = s.targets.get(T1)?.get(1);
+  t.truthy(t1);
+  t.deepEqual(t1?.portals, ['10.3.1.1:3260', '10.3.2.1:3260']);
+  t.is(t1?.luns.get(0), 'block/data1');
+  t.is(t1?.attributes.authentication, 1);
+  t.is(t1?.attributes.generate_node_acls, 0);
+  t.true(t1?.enabled);
+  const acl = t1?.acls.get(CHUNK1);
+  t.is(acl?.userid, 'chunk1');
+  t.is(acl?.password, 'labsecret-chunk1');
+  t.is(acl?.mutualUserid, 'sto1');
+  t.is(acl?.mutualPassword, 'labsecret-sto1x');
+  t.false(acl?.session);
+  t.deepEqual(acl?.mappedLuns.get(0), { tpgLun: 0, writeProtect: false });
+  const t2 = s.targets.get(T2)?.get(1);
+  t.is(t2?.luns.get(0), 'fileio/f1');
+  t.deepEqual(t2?.acls.get(CHUNK2)?.mappedLuns.get(0), { tpgLun: 0, writeProtect: true });
+  t.is(t2?.acls.get(CHUNK2)?.password, '');
+  t.true(s.discoveryAuth.enabled);
+  t.is(s.discoveryAuth.userid, 'discover');
+  t.is(s.discoveryAuth.mutualUserid, '', 'configfs says NULL for an unset discovery credential');
+});
+
+test('configfs: an initiator logged in', (t) => {
+  const s = configfs('configfs-session');
+  t.true(s.targets.get(T1)?.get(1)?.acls.get(CHUNK1)?.session);
+  t.false(s.targets.get(T2)?.get(1)?.acls.get(CHUNK2)?.session ?? true);
+});
+
+test('saveconfig.json holds the same configuration as configfs', (t) => {
+  const saved = parseSaveconfig(fixture('saveconfig').stdout);
+  t.is(saved.targets.get(T1)?.get(1)?.acls.get(CHUNK1)?.password, 'labsecret-chunk1');
+  t.is(configKey(saved), configKey(configfs('configfs-configured')));
+});
+
+test('prefs.bin: the pickled booleans', (t) => {
+  const b64 = fixture('prefs-base64').stdout;
+  t.true(pickledPref(b64, 'auto_add_default_portal', false));
+  t.true(pickledPref(b64, 'auto_save_on_exit', false));
+  t.false(pickledPref(b64, 'no_such_pref', false));
+  t.true(pickledPref('', 'auto_add_default_portal', true), 'no prefs file: the default');
+});
+
+test('gather output splits into its four parts', (t) => {
+  const parts = splitGather(`D\tcore/x\n@@sanbook-targetcli@@\n{}\n@@sanbook-targetcli@@\nAAAA\n@@sanbook-targetcli@@\nenabled\n`);
+  t.is(parts.configfs, 'D\tcore/x\n');
+  t.is(parts.saved, '{}\n');
+  t.is(parts.prefs, 'AAAA');
+  t.is(parts.enabled, 'enabled');
+  t.throws(() => splitGather('only one part'), { message: /expected 4 parts/ });
+});
+
+test('plan: converged on the recorded state', (t) => {
+  const changes = targetcli.plan(targetcli.validate(recorded()), facts(configfs('configfs-configured')));
+  t.deepEqual(summaries(changes), []);
+});
+
+test('plan: from nothing, one targetcli batch that rebuilds the recorded state', (t) => {
+  const changes = targetcli.plan(targetcli.validate(recorded()), facts(configfs('configfs-empty')));
+  const execs = changes.flatMap((c) => c.steps).filter((s) => s.kind === 'exec');
+  t.is(execs.length, 1, 'one targetcli invocation');
+  const batch = batchOf(changes).split('\n');
+  t.deepEqual(batch.slice(0, 5), [
+    '/backstores/block create name=data1 dev=/dev/md/data1',
+    '/backstores/fileio create name=f1 file_or_dev=/var/lib/f1.img size=64M write_back=false',
+    '/iscsi set discovery_auth enable=1 userid=discover password=labsecret-disc',
+    `/iscsi create ${T1}`,
+    `/iscsi create ${T2}`,
+  ]);
+  // The default portal targetcli adds to the first new target is removed before the storage portals bind.
+  const del = batch.indexOf(`/iscsi/${T1}/tpg1/portals delete 0.0.0.0 3260`);
+  const bind = batch.indexOf(`/iscsi/${T1}/tpg1/portals create 10.3.1.1 3260`);
+  t.true(del > 0 && bind > del);
+  t.true(batch.includes(`/iscsi/${T1}/tpg1/acls/${CHUNK1} set auth userid=chunk1 password=labsecret-chunk1 mutual_userid=sto1 mutual_password=labsecret-sto1x`));
+  t.true(batch.includes(`/iscsi/${T2}/tpg1/acls/${CHUNK2} create mapped_lun=0 tpg_lun_or_backstore=0 write_protect=1`));
+  t.is(batch.filter((l) => l !== '').at(-1), 'saveconfig');
+  t.false(changes.some((c) => c.destructive));
+});
+
+test('plan: secrets are in the batch on stdin only, never in what is shown', (t) => {
+  const changes = targetcli.plan(targetcli.validate(recorded()), facts(configfs('configfs-empty')));
+  const step = changes.flatMap((c) => c.steps).find((s) => s.kind === 'exec');
+  if (step?.kind !== 'exec') return t.fail('no exec step');
+  t.true(step.command.secretStdin);
+  for (const secret of ['labsecret-chunk1', 'labsecret-sto1x', 'labsecret-disc']) {
+    t.false(step.command.display.includes(secret));
+    t.false(step.command.script.toString('utf8').includes(secret));
+    t.false(JSON.stringify(changes.map((c) => c.summary)).includes(secret));
+  }
+  t.regex(step.command.display, /password=\*\*\*/);
+});
+
+test('plan: a CHAP secret changed by hand is corrected', (t) => {
+  const p = recorded();
+  const acl = p.targets[0]?.acls[0];
+  if (!acl?.chap) return t.fail();
+  acl.chap.password = 'another-secret-1';
+  const changes = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
+  t.deepEqual(summaries(changes), [`${T1}: ${CHUNK1}: set CHAP (password changed)`]);
+  t.regex(batchOf(changes), /set auth userid=chunk1 password=another-secret-1 mutual_userid=sto1 mutual_password=labsecret-sto1x\nsaveconfig/);
+});
+
+test('plan: a removed ACL is put back with its LUN and CHAP', (t) => {
+  const p = recorded();
+  p.targets[0]?.acls.push({ initiator: 'iqn.2024-12.tp2.b3:chunk3', chap: { userid: 'chunk3', password: 'labsecret-chunk3' }, mutualChap: { userid: 'sto1', password: 'labsecret-sto1x' } });
+  const changes = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
+  t.deepEqual(summaries(changes), [
+    `${T1}: allow iqn.2024-12.tp2.b3:chunk3`,
+    `${T1}: iqn.2024-12.tp2.b3:chunk3: map LUN 0 as 0`,
+    `${T1}: iqn.2024-12.tp2.b3:chunk3: set CHAP (new)`,
+  ]);
+});
+
+test('plan: a LUN on the wrong backstore is re-pointed; with a session it is destructive', (t) => {
+  const p = recorded();
+  const t1 = p.targets[0];
+  if (!t1) return t.fail();
+  t1.luns = [{ backstore: 'f1' }];
+  const idle = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
+  t.deepEqual(summaries(idle), [`${T1}: remove LUN 0 (block/data1, wanted fileio/f1)`, `${T1}: LUN 0 -> fileio/f1`, `${T1}: ${CHUNK1}: map LUN 0 as 0`]);
+  t.false(idle.some((c) => c.destructive));
+  const busy = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-session')));
+  t.regex(busy.find((c) => c.destructive)?.destructive ?? '', /LUN 0 points at block\/data1, not fileio\/f1.*iqn\.2024-12\.tp2\.b3:chunk1 is logged in/);
+});
+
+test('plan: deleting a target an initiator is logged in to is destructive', (t) => {
+  const absent = targetcli.validate({ state: 'absent', targets: [{ iqn: T1 }, { iqn: T2 }] });
+  const changes = targetcli.plan(absent, facts(configfs('configfs-session')));
+  t.deepEqual(summaries(changes), [`delete target ${T1}`, `delete target ${T2}`]);
+  t.regex(changes[0]?.destructive ?? '', /chunk1 is logged in/);
+  t.is(changes[1]?.destructive, undefined);
+  t.deepEqual(targetcli.plan(absent, facts(configfs('configfs-empty'))), []);
+});
+
+test('plan: unsaved running configuration is saved; a disabled restore service is enabled', (t) => {
+  const running = configfs('configfs-configured');
+  const changes = targetcli.plan(targetcli.validate(recorded()), facts(running, { saved: configfs('configfs-empty'), service: { name: 'rtslib-fb-targetctl', enabled: false } }));
+  t.deepEqual(summaries(changes), ['save the running configuration to /etc/rtslib-fb-target/saveconfig.json (it differs from the saved one)', 'enable rtslib-fb-targetctl (restores the targets at boot)']);
+  t.is(batchOf(changes), 'saveconfig\n');
+});
+
+test('plan: with specific portals already bound, a new target gets no default portal to remove', (t) => {
+  const p = recorded();
+  p.targets.push({ iqn: 'iqn.2024-12.tp2.b3:data-chunk3', portals: [{ ip: '10.3.1.1' }], luns: [{ backstore: 'data1' }], acls: [] });
+  const changes = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
+  t.false(batchOf(changes).includes('delete 0.0.0.0'));
+  t.true(batchOf(changes).includes('/iscsi/iqn.2024-12.tp2.b3:data-chunk3/tpg1/portals create 10.3.1.1 3260'));
+});
+
+test('params: a bad IQN and a short CHAP secret are refused', (t) => {
+  t.throws(() => targetcli.validate({ targets: [{ iqn: 'iqn.2024-12.lab:b' }] }), { message: /iqn/ });
+  t.throws(() => targetcli.validate({ targets: [{ iqn: T1, acls: [{ initiator: CHUNK1, chap: { userid: 'u', password: 'short' } }] }] }), { message: /password/ });
+});
