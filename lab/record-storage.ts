@@ -210,7 +210,7 @@ export async function recordInitiator(r: Recorder, sto1: Recorder, chunk1Vm: VmS
 export async function recordTgt(master: Recorder, chunk1: Recorder): Promise<void> {
   const v = await pkgVersion(master, 'tgt');
   const iv = await pkgVersion(chunk1, 'open-iscsi');
-  await master.must(sh`truncate -s 64M /var/lib/tgt-t1.img && printf '%s\\n' ${[`<target ${TGT}>`, '    backing-store /var/lib/tgt-t1.img', `    initiator-name ${CHUNK1}`, '    incominguser tgtuser labsecret-tgt1', '</target>']} > /etc/tgt/conf.d/t1.conf && systemctl restart tgt && tgt-admin --update ALL -f`, 'configure tgt');
+  await master.must(sh`truncate -s 64M /var/lib/tgt-t1.img && printf '%s\\n' ${[`<target ${TGT}>`, '    backing-store /var/lib/tgt-t1.img', `    initiator-name ${CHUNK1}`, '    incominguser tgtuser labsecret-tgt1', '</target>']} > /etc/tgt/conf.d/t1.conf && systemctl restart tgt && tgt-admin --update ALL -f && { ! systemctl -q is-active firewalld || firewall-cmd -q --add-port=3260/tcp; }`, 'configure tgt');
   await master.record('tgt/show-target.json', v, sh`tgtadm --lld iscsi --op show --mode target`);
   await master.record('tgt/dump.json', v, sh`tgt-admin --dump`);
   await chunk1.record('iscsiadm/discovery-tgt.json', iv, sh`iscsiadm -m discovery -t sendtargets -p 10.3.1.100:3260`);
