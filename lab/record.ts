@@ -2,18 +2,18 @@
  * Record real tool output from the lab VMs as test fixtures (test/fixtures/), for the parser tests:
  *   npx tsx lab/record.ts [PHASE...]        the lab must be up (npm run lab -- up); default: every phase
  * Phases: basic (systemctl show, lsblk), mdadm, fs (blkid, parted), targetcli, initiator (iscsiadm, multipath,
- * a mount unit), tgt, firewalld. Each fixture names the tool version that printed it (see lab/record-kit.ts).
+ * a mount unit), tgt, firewalld, moosefs (mfscli). Each fixture names the tool version that printed it (see lab/record-kit.ts).
  */
 import { sh } from '../lib/command.ts';
 import { showCommand } from '../modules/service.ts';
 import { openLab } from './lab.ts';
 import { Recorder } from './record-kit.ts';
-import { LSBLK, recordFilesystems, recordFirewalld, recordInitiator, recordMdadm, recordTargets, recordTgt, resetInitiator, resetStorage } from './record-storage.ts';
+import { LSBLK, recordFilesystems, recordFirewalld, recordInitiator, recordMdadm, recordMoosefs, recordTargets, recordTgt, resetInitiator, resetStorage } from './record-storage.ts';
 import { sshTo } from './vm.ts';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld'] as const;
+const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld', 'moosefs'] as const;
 type Phase = (typeof PHASES)[number];
 
 const asked = process.argv.slice(2);
@@ -58,6 +58,7 @@ try {
   if (phases.has('initiator')) await recordInitiator(chunk1, sto1, vm('chunk1').spec);
   if (phases.has('tgt')) await recordTgt(master, chunk1);
   if (phases.has('firewalld')) await recordFirewalld(master);
+  if (phases.has('moosefs')) await recordMoosefs(master);
 } finally {
   await Promise.all([sto1.conn.close(), chunk1.conn.close(), master.conn.close()]);
 }

@@ -22,7 +22,7 @@ import { gzipSync } from 'node:zlib';
 export const STORAGE_PACKAGES: readonly string[] = [
   'mdadm', 'targetcli-fb', 'open-iscsi', 'multipath-tools', 'kpartx', 'xfsprogs', 'parted', 'firewalld',
   'moosefs-master', 'moosefs-chunkserver', 'moosefs-client', 'moosefs-cgi', 'moosefs-cgiserv',
-  'moosefs-metalogger', 'fuse3', 'lsscsi', 'sg3-utils', 'tgt',
+  'moosefs-metalogger', 'moosefs-cli', 'fuse3', 'lsscsi', 'sg3-utils', 'tgt', 'libiscsi-bin',
 ];
 
 /**
@@ -77,6 +77,8 @@ export function run(argv: readonly string[], options: RunOptions): Promise<{ std
       const detail = tail(stderr, 25) || tail(stdout, 25);
       reject(new Error(`${options.step} failed: \`${argv.join(' ')}\` ${why}${detail ? `\n${detail}` : ''}`));
     });
+    // A child that exits without reading its input (a failure) closes the pipe: its exit status tells why.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }

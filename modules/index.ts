@@ -13,7 +13,36 @@ export {
   type Stat,
   type Attributes,
 } from './file.ts';
+export {
+  filesystem,
+  planFilesystem,
+  parseFilesystemGather,
+  type FilesystemParams,
+  type FilesystemFacts,
+  type FilesystemOutput,
+  type FsType,
+} from './filesystem.ts';
+export {
+  mdadm,
+  planMdadm,
+  gatherScript as mdadmGatherScript,
+  type MdadmParams,
+  type MdadmFacts,
+  type MdadmOutput,
+  type MdLevel,
+} from './mdadm.ts';
 export { pkg, planPackage, type PackageParams, type PackageFacts, type PackageInfo, type PackageState } from './package.ts';
+export { partition, parsePartitionGather } from './partition.ts';
+export {
+  planPartition,
+  partitionNode,
+  resolvePosition,
+  type PartitionParams,
+  type PartitionSpec,
+  type PartitionFacts,
+  type PartitionInfo,
+  type PartitionOutput,
+} from './partition-plan.ts';
 export { query, type QueryParams, type QueryOutput } from './query.ts';
 export { service, planService, type ServiceParams, type ServiceFacts, type ServiceState } from './service.ts';
 export {
@@ -26,4 +55,12 @@ export {
   type SettingOutput,
   type SettingValue,
 } from './setting.ts';
+export {
+  targetcli,
+  planTargetcli,
+  IQN_PATTERN,
+  type TargetcliParams,
+  type TargetcliFacts,
+  type TargetcliOutput,
+} from './targetcli.ts';
 export { template, type TemplateParams, type TemplateFacts, type TemplateOutput } from './template.ts';

@@ -1,0 +1,622 @@
+/**
+ * Pure parsers for the mdadm module: the gather script's sections, `mdadm --detail [--export]`,
+ * `mdadm --examine --export`, /proc/mdstat, `blkid -p -o export`, `lsblk -J`, and the text of mdadm.conf
+ * (read and edited). Every parser is tested on output recorded from the real tools (test/fixtures/).
+ */
+
+import type { OsFamily } from '../../lib/facts.ts';
+
+/** The gather script prints each sub-command's stdout between these marker lines, then its exit code. */
+export const MARK = '@@sanbook-mdadm@@';
+
+export interface Section {
+  readonly stdout: string;
+  readonly exitCode: number;
+}
+
+/**
+ * Split the gather script's output. Each section is `MARK begin KEY\n<stdout>\nMARK end CODE\n`: the script
+ * prints a newline before the end marker, so the stdout is exactly what the command printed.
+ */
+export function splitSections(stdout: string): Map<string, Section> {
+  const out = new Map<string, Section>();
+  const begin = `${MARK} begin `;
+  const end = `\n${MARK} end `;
+  let pos = 0;
+  for (;;) {
+    const b = stdout.indexOf(begin, pos);
+    if (b < 0) return out;
+    const nl = stdout.indexOf('\n', b);
+    if (nl < 0) throw new Error('mdadm gather: a section header is cut short');
+    const key = stdout.slice(b + begin.length, nl);
+    const e = stdout.indexOf(end, nl);
+    if (e < 0) throw new Error(`mdadm gather: section ${key} has no end marker (output cut short?)`);
+    const eol = stdout.indexOf('\n', e + end.length);
+    const code = Number(stdout.slice(e + end.length, eol < 0 ? undefined : eol));
+    if (!Number.isInteger(code)) throw new Error(`mdadm gather: section ${key} has no exit code`);
+    out.set(key, { stdout: stdout.slice(nl + 1, e), exitCode: code });
+    pos = eol < 0 ? stdout.length : eol + 1;
+  }
+}
+
+/** KEY=VALUE lines (mdadm --export, blkid -o export). */
+export function parseKeyValues(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Any UUID spelling (blkid's dashes, mdadm's colons, the kernel's random uuid) as 32 lowercase hex digits. */
+export function uuidHex(uuid: string): string {
+  return uuid.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
+}
+
+/** mdadm's 8:8:8:8 form (as --detail --brief and mdadm.conf write it). */
+export function mdadmUuid(uuid: string): string {
+  const hex = uuidHex(uuid);
+  if (hex.length !== 32) throw new Error(`not a 128-bit UUID: ${uuid}`);
+  return [0, 8, 16, 24].map((i) => hex.slice(i, i + 8)).join(':');
+}
+
+export function sameUuid(a: string | null | undefined, b: string | null | undefined): boolean {
+  return !!a && !!b && uuidHex(a) === uuidHex(b);
+}
+
+/** 1.2 -> 1.2, 0.90.0 (blkid) or 0.90 -> 0.90. */
+export function metadataVersion(v: string): string {
+  const m = /^(\d+)\.(\d+)/.exec(v.trim());
+  if (!m || m[1] === undefined || m[2] === undefined) return v.trim();
+  return m[1] === '0' ? `0.${m[2].padStart(2, '0')}` : `${m[1]}.${m[2]}`;
+}
+
+export interface DetailExport {
+  /** raid1, raid5, ... (absent for an inactive array) */
+  readonly level: string | null;
+  readonly raidDevices: number;
+  readonly metadata: string | null;
+  readonly uuid: string | null;
+  /** The name under /dev/md/ (data1). */
+  readonly devname: string | null;
+  /** The superblock's name, homehost:name (1.x metadata only). */
+  readonly name: string | null;
+  /** Each device: its slot number, or 'spare' (faulty devices are reported as spares here). */
+  readonly devices: readonly { readonly dev: string; readonly role: number | string }[];
+}
+
+/** `mdadm --detail --export /dev/md/NAME` */
+export function parseDetailExport(stdout: string): DetailExport {
+  const kv = parseKeyValues(stdout);
+  const byId = new Map<string, { dev?: string; role?: number | string }>();
+  for (const [k, v] of Object.entries(kv)) {
+    const m = /^MD_DEVICE_(.+)_(ROLE|DEV)$/.exec(k);
+    if (!m || m[1] === undefined) continue;
+    const entry = byId.get(m[1]) ?? {};
+    if (m[2] === 'DEV') entry.dev = v;
+    else entry.role = /^\d+$/.test(v) ? Number(v) : v;
+    byId.set(m[1], entry);
+  }
+  return {
+    level: kv['MD_LEVEL'] ?? null,
+    raidDevices: Number(kv['MD_DEVICES'] ?? 0),
+    metadata: kv['MD_METADATA'] ? metadataVersion(kv['MD_METADATA']) : null,
+    uuid: kv['MD_UUID'] ?? null,
+    devname: kv['MD_DEVNAME'] ?? null,
+    name: kv['MD_NAME'] ?? null,
+    devices: [...byId.values()].filter((d) => d.dev !== undefined).map((d) => ({ dev: d.dev ?? '', role: d.role ?? 'unknown' })),
+  };
+}
+
+export interface ExamineExport {
+  readonly level: string | null;
+  readonly raidDevices: number;
+  /** homehost:name (1.x metadata); null for 0.90 */
+  readonly name: string | null;
+  readonly uuid: string;
+  readonly deviceUuid: string | null;
+  readonly events: number | null;
+}
+
+/** `mdadm --examine --export DEV` (exit 0: the device carries an md superblock). */
+export function parseExamineExport(stdout: string): ExamineExport | null {
+  const kv = parseKeyValues(stdout);
+  if (!kv['MD_UUID']) return null;
+  return {
+    level: kv['MD_LEVEL'] ?? null,
+    raidDevices: Number(kv['MD_DEVICES'] ?? 0),
+    name: kv['MD_NAME'] ?? null,
+    uuid: kv['MD_UUID'],
+    deviceUuid: kv['MD_DEV_UUID'] ?? null,
+    events: kv['MD_EVENTS'] !== undefined ? Number(kv['MD_EVENTS']) : null,
+  };
+}
+
+export interface Sync {
+  /** resync, recovery, reshape, check, repair */
+  readonly action: string;
+  readonly percent: number;
+  /** Minutes left (from /proc/mdstat; null when only --detail said it). */
+  readonly finishMinutes: number | null;
+  /** DELAYED or PENDING (the sync waits for another array on the same disks). */
+  readonly waiting?: string;
+}
+
+export interface DetailMember {
+  /** Major:minor of the device ("8:16"), the identity compared with the listed devices. */
+  readonly majMin: string;
+  /** Slot in the array, or null (spare, faulty, not in a slot). */
+  readonly raidDevice: number | null;
+  /** active, sync, spare, rebuilding, faulty, removed, writemostly, ... */
+  readonly state: readonly string[];
+  /** null for an empty slot ("removed") */
+  readonly device: string | null;
+}
+
+export interface Detail {
+  readonly fields: Readonly<Record<string, string>>;
+  readonly level: string | null;
+  readonly raidDevices: number;
+  /** "clean, degraded, recovering" as words: ['clean', 'degraded', 'recovering']; ['inactive'] */
+  readonly state: readonly string[];
+  readonly failedDevices: number;
+  readonly spareDevices: number;
+  readonly chunkKiB: number | null;
+  /** resync, bitmap, ppl, journal (Consistency Policy) */
+  readonly consistencyPolicy: string | null;
+  readonly bitmap: boolean;
+  readonly name: string | null;
+  readonly uuid: string | null;
+  readonly sync: Sync | null;
+  readonly members: readonly DetailMember[];
+}
+
+const STATUS_ACTION: Record<string, string> = { Rebuild: 'recovery', Resync: 'resync', Reshape: 'reshape', Check: 'check' };
+
+/** `mdadm --detail /dev/md/NAME` (the human form: state, chunk, sync status, the device table). */
+export function parseDetail(stdout: string): Detail {
+  const fields: Record<string, string> = {};
+  const members: DetailMember[] = [];
+  let table = false;
+  for (const line of stdout.split('\n')) {
+    if (/^\s*Number\s+Major\s+Minor\s+RaidDevice/.test(line)) {
+      table = true;
+      continue;
+    }
+    if (table) {
+      const m = /^\s*(-|\d+)\s+(\d+)\s+(\d+)\s+(-|\d+)\s+(.*?)\s*$/.exec(line);
+      if (!m || m[5] === undefined) continue;
+      const words = m[5].split(/\s+/).filter(Boolean);
+      const device = words.length > 0 && words[words.length - 1]?.startsWith('/') ? (words.pop() ?? null) : null;
+      members.push({ majMin: `${m[2]}:${m[3]}`, raidDevice: m[4] === '-' ? null : Number(m[4]), state: words, device });
+      continue;
+    }
+    const kv = /^\s*([A-Za-z][A-Za-z' ]*?)\s+:\s?(.*)$/.exec(line);
+    if (kv && kv[1] !== undefined && kv[2] !== undefined) fields[kv[1]] = kv[2].trim();
+  }
+  const num = (k: string) => (fields[k] !== undefined ? Number.parseInt(fields[k], 10) : 0);
+  let sync: Sync | null = null;
+  for (const [word, action] of Object.entries(STATUS_ACTION)) {
+    const m = /^(\d+)%/.exec(fields[`${word} Status`] ?? '');
+    if (m) sync = { action, percent: Number(m[1]), finishMinutes: null };
+  }
+  const chunk = /^(\d+)K$/.exec(fields['Chunk Size'] ?? '');
+  const policy = fields['Consistency Policy'] ?? null;
+  return {
+    fields,
+    level: fields['Raid Level'] ?? null,
+    raidDevices: num('Raid Devices'),
+    state: (fields['State'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    failedDevices: num('Failed Devices'),
+    spareDevices: num('Spare Devices'),
+    chunkKiB: chunk ? Number(chunk[1]) : null,
+    consistencyPolicy: policy,
+    bitmap: fields['Intent Bitmap'] !== undefined || policy === 'bitmap',
+    name: fields['Name']?.split(/\s+/)[0] ?? null,
+    uuid: fields['UUID'] ?? null,
+    sync,
+    members,
+  };
+}
+
+export interface MdstatArray {
+  /** md127 */
+  readonly device: string;
+  readonly active: boolean;
+  /** auto-read-only, read-only (null: read-write) */
+  readonly readOnly: string | null;
+  readonly level: string | null;
+  /** Each member: kernel name, slot number in the superblock, flags F (faulty), S (spare), W, R, J. */
+  readonly members: readonly { readonly name: string; readonly slot: number; readonly flags: readonly string[] }[];
+  readonly blocks: number | null;
+  readonly chunkKiB: number | null;
+  /** [n/m]: raid devices, and how many are in sync; [UU_] */
+  readonly raidDevices: number | null;
+  readonly inSync: number | null;
+  readonly status: string | null;
+  readonly sync: Sync | null;
+}
+
+const SYNC_RE = /\b(resync|recovery|reshape|check|repair)\s*=\s*([\d.]+)%.*?finish=([\d.]+)min/;
+const WAIT_RE = /\b(resync|recovery|reshape|check|repair)\s*=\s*(DELAYED|PENDING)/;
+
+/** /proc/mdstat */
+export function parseMdstat(text: string): MdstatArray[] {
+  const out: MdstatArray[] = [];
+  let cur: { -readonly [K in keyof MdstatArray]: MdstatArray[K] } | null = null;
+  for (const line of text.split('\n')) {
+    const head = /^(md\S+)\s*:\s*(active|inactive)\s*(.*)$/.exec(line);
+    if (head && head[1] !== undefined && head[3] !== undefined) {
+      const members: { name: string; slot: number; flags: string[] }[] = [];
+      let level: string | null = null;
+      let readOnly: string | null = null;
+      for (const word of head[3].split(/\s+/).filter(Boolean)) {
+        const ro = /^\((.+)\)$/.exec(word);
+        const member = /^(.+)\[(\d+)\]((?:\([A-Z]\))*)$/.exec(word);
+        if (ro) readOnly = ro[1] ?? null;
+        else if (member && member[1] !== undefined) {
+          members.push({ name: member[1], slot: Number(member[2]), flags: (member[3] ?? '').replace(/[()]/g, '').split('').filter(Boolean) });
+        } else if (level === null) level = word;
+      }
+      cur = { device: head[1], active: head[2] === 'active', readOnly, level, members, blocks: null, chunkKiB: null, raidDevices: null, inSync: null, status: null, sync: null };
+      out.push(cur);
+      continue;
+    }
+    if (!cur || !/^\s/.test(line)) {
+      cur = null;
+      continue;
+    }
+    const blocks = /^\s*(\d+) blocks/.exec(line);
+    if (blocks) cur.blocks = Number(blocks[1]);
+    const chunk = /(\d+)k chunks?/.exec(line);
+    if (chunk) cur.chunkKiB = Number(chunk[1]);
+    const st = /\[(\d+)\/(\d+)\]\s+\[([U_]+)\]/.exec(line);
+    if (st) {
+      cur.raidDevices = Number(st[1]);
+      cur.inSync = Number(st[2]);
+      cur.status = st[3] ?? null;
+    }
+    const sync = SYNC_RE.exec(line);
+    if (sync && sync[1] !== undefined) cur.sync = { action: sync[1], percent: Number(sync[2]), finishMinutes: Number(sync[3]) };
+    const wait = WAIT_RE.exec(line);
+    if (wait && wait[1] !== undefined) cur.sync = { action: wait[1], percent: 0, finishMinutes: null, waiting: wait[2] ?? '' };
+  }
+  return out;
+}
+
+/** What a device holds, in words, from `blkid -p -o export` (null: nothing blkid recognises). */
+export function describeBlkid(kv: Readonly<Record<string, string>>): string | null {
+  const type = kv['TYPE'];
+  const label = kv['LABEL'] ? ` labelled ${kv['LABEL']}` : '';
+  if (type === 'linux_raid_member') {
+    const uuid = kv['UUID'] ? `, UUID ${mdadmUuid(kv['UUID'])}` : '';
+    return `a member of RAID array ${kv['LABEL'] ?? '(no name)'} (md metadata ${kv['VERSION'] ?? '?'}${uuid})`;
+  }
+  if (type !== undefined) {
+    const article = /^[aeiox]/i.test(type) ? 'an' : 'a';
+    return kv['USAGE'] === 'filesystem' ? `${article} ${type} filesystem${label}` : `${article} ${type} signature${label}`;
+  }
+  if (kv['PTTYPE'] !== undefined) return `a ${kv['PTTYPE']} partition table`;
+  return null;
+}
+
+export interface LsblkNode {
+  readonly name: string;
+  readonly path: string;
+  readonly type: string;
+  readonly mountpoints: readonly string[];
+  readonly children: readonly LsblkNode[];
+}
+
+function toNode(raw: Record<string, unknown>): LsblkNode {
+  const mps = Array.isArray(raw['mountpoints']) ? (raw['mountpoints'] as unknown[]) : [raw['mountpoint']];
+  const name = String(raw['name'] ?? '');
+  return {
+    name,
+    path: typeof raw['path'] === 'string' ? raw['path'] : `/dev/${name}`,
+    type: String(raw['type'] ?? ''),
+    mountpoints: mps.filter((m): m is string => typeof m === 'string' && m !== ''),
+    children: Array.isArray(raw['children']) ? (raw['children'] as Record<string, unknown>[]).map(toNode) : [],
+  };
+}
+
+/** `lsblk -J ...`: the device trees (a device's children are its partitions and its holders). */
+export function parseLsblk(stdout: string): LsblkNode[] {
+  const json = JSON.parse(stdout) as { blockdevices?: Record<string, unknown>[] };
+  return (json.blockdevices ?? []).map(toNode);
+}
+
+export interface DeviceUse {
+  readonly partitions: readonly string[];
+  /** Devices built on top of it (md, dm, ...): "/dev/md126 (raid5)" */
+  readonly holders: readonly string[];
+  /** Mount points on it or on anything built on it. */
+  readonly mounts: readonly string[];
+}
+
+/** What uses a device, from its lsblk tree; `own` (this array's kernel device) and what is on it are skipped. */
+export function deviceUse(node: LsblkNode, own: string | null = null): DeviceUse {
+  const partitions: string[] = [];
+  const holders: string[] = [];
+  const mounts: string[] = [...node.mountpoints];
+  const walk = (n: LsblkNode) => {
+    for (const c of n.children) {
+      if (own !== null && c.path === own) continue;
+      // The device's partitions; what is built on it or on them (what is built on a holder is the holder's).
+      if (c.type === 'part' && n === node) partitions.push(c.path);
+      else if (n === node || n.type === 'part') holders.push(`${c.path} (${c.type})`);
+      mounts.push(...c.mountpoints);
+      walk(c);
+    }
+  };
+  walk(node);
+  return { partitions, holders, mounts };
+}
+
+export interface ConfArray {
+  /** Line indexes [first, end) of the entry (continuation lines included). */
+  readonly first: number;
+  readonly end: number;
+  readonly device: string | null;
+  /** key=value words, keys lowercased */
+  readonly attrs: Readonly<Record<string, string>>;
+}
+
+export interface Conf {
+  readonly lines: readonly string[];
+  readonly arrays: readonly ConfArray[];
+  /** The HOMEHOST keyword's value, if any. */
+  readonly homehost: string | null;
+}
+
+const keyword = (word: string, full: string) => word.length >= 3 && full.startsWith(word.toLowerCase());
+
+/** mdadm.conf: keywords (3+ letters, any case), continuation lines start with white space, # comments. */
+export function parseConf(text: string): Conf {
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  const lines = body === '' ? [] : body.split('\n');
+  const arrays: ConfArray[] = [];
+  let homehost: string | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const words = (lines[i] ?? '').replace(/(^|\s)#.*$/, '').split(/\s+/).filter(Boolean);
+    if (/^\s/.test(lines[i] ?? '') || words.length === 0) continue;
+    const kw = words[0] ?? '';
+    if (keyword(kw, 'homehost')) homehost = words[1] ?? null;
+    if (!keyword(kw, 'array')) continue;
+    let end = i + 1;
+    while (end < lines.length && /^\s+\S/.test(lines[end] ?? '') && !/^\s+#/.test(lines[end] ?? '')) {
+      words.push(...(lines[end] ?? '').replace(/(^|\s)#.*$/, '').split(/\s+/).filter(Boolean));
+      end++;
+    }
+    const attrs: Record<string, string> = {};
+    let device: string | null = null;
+    for (const w of words.slice(1)) {
+      const eq = w.indexOf('=');
+      if (eq > 0) attrs[w.slice(0, eq).toLowerCase()] = w.slice(eq + 1);
+      else device ??= w;
+    }
+    arrays.push({ first: i, end, device, attrs });
+  }
+  return { lines, arrays, homehost };
+}
+
+/** The ARRAY line as `mdadm --detail --brief` writes it (spares= left out: it would change with the spares). */
+export function arrayLine(device: string, metadata: string, name: string | null, uuid: string): string {
+  return `ARRAY ${device} metadata=${metadata}${name !== null ? ` name=${name}` : ''} UUID=${mdadmUuid(uuid)}`;
+}
+
+function sameEntry(a: ConfArray, b: ConfArray): boolean {
+  const norm = (e: ConfArray) =>
+    JSON.stringify([e.device, Object.entries(e.attrs).map(([k, v]) => [k, k === 'uuid' ? uuidHex(v) : v]).sort()]);
+  return norm(a) === norm(b);
+}
+
+/**
+ * The conf text with exactly `line` for this array (null: no line for it), entries for this array matched by
+ * UUID or by device; every other line kept. Returns null when the text is already so.
+ */
+export function editConf(text: string, line: string | null, match: { device: string; uuid: string | null }): string | null {
+  const conf = parseConf(text);
+  const ours = conf.arrays.filter((a) => a.device === match.device || sameUuid(a.attrs['uuid'], match.uuid));
+  const wanted = line === null ? null : parseConf(line).arrays[0];
+  if (wanted && ours.length === 1 && ours[0] && sameEntry(ours[0], wanted)) return null;
+  if (!wanted && ours.length === 0) return null;
+  const drop = new Set(ours.flatMap((a) => Array.from({ length: a.end - a.first }, (_, k) => a.first + k)));
+  const at = ours[0]?.first ?? conf.lines.length;
+  const out: string[] = [];
+  conf.lines.forEach((l, i) => {
+    if (i === at && line !== null) out.push(line);
+    if (!drop.has(i)) out.push(l);
+  });
+  if (at >= conf.lines.length && line !== null) out.push(line);
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
+export interface InitramfsFile {
+  readonly path: string;
+  readonly mtime: number;
+}
+
+/** `stat -c '%Y %n'` lines of the initramfs images, without the ones the update command does not rebuild. */
+export function parseInitramfsList(stdout: string): InitramfsFile[] {
+  const out: InitramfsFile[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^(\d+) (.+)$/.exec(line);
+    if (!m || m[2] === undefined) continue;
+    if (/(\.old-dkms|\.bak|\.dpkg-[a-z]+|kdump\.img|-rescue-.*)$/.test(m[2])) continue;
+    out.push({ path: m[2], mtime: Number(m[1]) });
+  }
+  return out;
+}
+
+export interface MemberFacts {
+  /** The path as listed in the params. */
+  readonly path: string;
+  /** Major:minor ("8:16"), the identity compared with the array's members; null when nothing is at the path. */
+  readonly majMin: string | null;
+  /** stat's file type ("block special file"); null when nothing is at the path. */
+  readonly fileType: string | null;
+  /** readlink -f */
+  readonly realPath: string;
+  readonly superblock: ExamineExport | null;
+  /** blkid -p (null: nothing found); ambivalent: several signatures. */
+  readonly blkid: Readonly<Record<string, string>> | null;
+  readonly ambivalent: boolean;
+  readonly lsblk: LsblkNode | null;
+}
+
+export interface MdadmFacts {
+  readonly hostname: string;
+  readonly family: OsFamily;
+  readonly configPath: string;
+  /** The array at /dev/md/NAME (null: none). */
+  readonly array: { readonly kernelDevice: string; readonly export: DetailExport; readonly detail: Detail } | null;
+  readonly mdstat: readonly MdstatArray[];
+  /** Every listed device and spare, by listed path. */
+  readonly devices: Readonly<Record<string, MemberFacts>>;
+  /** mdadm.conf's text (null: no file). */
+  readonly conf: string | null;
+  readonly confMtime: number | null;
+  readonly initramfs: readonly InitramfsFile[];
+  /** A fresh random UUID (mdadm form), for --uuid when creating. */
+  readonly freshUuid: string;
+}
+
+export interface GatherHost {
+  /** Inventory name (for messages). */
+  readonly name: string;
+  readonly hostname: string;
+  readonly family: OsFamily;
+  readonly configPath: string;
+}
+
+/** The facts from the gather script's output. `paths`: the listed devices and spares, in the script's order. */
+export function parseGather(array: string, paths: readonly string[], host: GatherHost, stdout: string, stderr = ''): MdadmFacts {
+  const s = splitSections(stdout);
+  const fail = (what: string): never => {
+    const why = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-5).join(' / ')}` : '';
+    throw new Error(`mdadm ${array} on ${host.name}: ${what}${why}`);
+  };
+  const get = (key: string): Section => s.get(key) ?? fail(`the gather output has no section ${key}`);
+  if (get('mdadm').exitCode !== 0) fail('mdadm is not installed');
+  // Without root, mdadm --examine and blkid -p cannot read the disks, which would then all look blank.
+  if (get('uid').stdout.trim() !== '0') fail('mdadm needs root (set become: true)');
+  const devices: Record<string, MemberFacts> = {};
+  paths.forEach((path, i) => {
+    const st = get(`dev.${i}.stat`);
+    const stat = st.exitCode === 0 ? /^([0-9a-f]+):([0-9a-f]+) (.+)$/.exec(st.stdout.trim()) : null;
+    const examine = get(`dev.${i}.examine`);
+    const blkid = get(`dev.${i}.blkid`);
+    const lsblk = get(`dev.${i}.lsblk`);
+    if (stat && ![0, 1].includes(examine.exitCode)) fail(`mdadm --examine ${path} exited ${examine.exitCode}`);
+    if (stat && ![0, 2, 8].includes(blkid.exitCode)) fail(`blkid -p ${path} exited ${blkid.exitCode}`);
+    if (stat && lsblk.exitCode !== 0) fail(`lsblk ${path} exited ${lsblk.exitCode}`);
+    devices[path] = {
+      path,
+      majMin: stat ? `${Number.parseInt(stat[1] ?? '', 16)}:${Number.parseInt(stat[2] ?? '', 16)}` : null,
+      fileType: stat?.[3] ?? null,
+      realPath: get(`dev.${i}.real`).stdout.trim() || path,
+      superblock: stat && examine.exitCode === 0 ? parseExamineExport(examine.stdout) : null,
+      blkid: stat && blkid.exitCode === 0 ? parseKeyValues(blkid.stdout) : null,
+      ambivalent: !!stat && blkid.exitCode === 8,
+      lsblk: stat ? (parseLsblk(lsblk.stdout)[0] ?? null) : null,
+    };
+  });
+  const detailExport = get('detail-export');
+  const detail = get('detail');
+  if (detailExport.exitCode === 0 && detail.exitCode !== 0) fail(`mdadm --detail ${array} exited ${detail.exitCode}`);
+  const conf = get('conf-exists').exitCode === 0 ? get('conf') : null;
+  if (conf && conf.exitCode !== 0) fail(`cannot read ${host.configPath}`);
+  const mtime = get('conf-mtime');
+  return {
+    hostname: host.hostname,
+    family: host.family,
+    configPath: host.configPath,
+    array:
+      detailExport.exitCode === 0
+        ? { kernelDevice: get('array-real').stdout.trim(), export: parseDetailExport(detailExport.stdout), detail: parseDetail(detail.stdout) }
+        : null,
+    mdstat: parseMdstat(get('mdstat').stdout),
+    devices,
+    conf: conf ? conf.stdout : null,
+    confMtime: conf && mtime.exitCode === 0 ? Number(mtime.stdout.trim()) : null,
+    initramfs: parseInitramfsList(get('initramfs').stdout),
+    freshUuid: mdadmUuid(get('uuid').stdout.trim()),
+  };
+}
+
+// Readings of the facts that the plan and the output share (pure).
+
+const nameIs = (sbName: string | null, name: string) => sbName === name || !!sbName?.endsWith(`:${name}`);
+
+/** The UUID of the mdadm.conf line for this device, if any. */
+export function confUuid(f: MdadmFacts, device: string): string | null {
+  return parseConf(f.conf ?? '').arrays.find((a) => a.device === device)?.attrs['uuid'] ?? null;
+}
+
+/** Listed devices that carry the superblock of array NAME (MD_NAME NAME or HOST:NAME, or the UUID of its conf line). */
+export function superblockMembers(f: MdadmFacts, name: string, device: string): MemberFacts[] {
+  const uuid = confUuid(f, device);
+  return Object.values(f.devices).filter((m) => m.superblock && (nameIs(m.superblock.name, name) || sameUuid(m.superblock.uuid, uuid)));
+}
+
+/**
+ * The name mdadm --create writes in a 1.x superblock: HOMEHOST:NAME when that fits in 31 bytes, else NAME
+ * (super1.c). The homehost is --homehost, else mdadm.conf's HOMEHOST (<system>: the host name; <none>, <ignore>:
+ * none), else the host name. 0.90 superblocks have no name.
+ */
+export function superblockName(name: string, metadata: string, homehost: string | undefined, f: MdadmFacts): string | null {
+  if (metadata === '0.90') return null;
+  const conf = parseConf(f.conf ?? '').homehost?.toLowerCase() ?? null;
+  const home = homehost ?? (conf === null || conf === '<system>' ? f.hostname : ['<none>', '<ignore>'].includes(conf) ? '' : conf);
+  return home && home.length + 1 + name.length < 32 ? `${home}:${name}` : name;
+}
+
+/** What is on a device that a new superblock would destroy, and what uses it (mounts, holders). */
+export function deviceContent(m: MemberFacts, own: { uuid: string | null; kernel: string | null }): { what: string[]; busy: string[] } {
+  const use = m.lsblk ? deviceUse(m.lsblk, own.kernel) : { partitions: [], holders: [], mounts: [] };
+  const sb = m.superblock;
+  const what: string[] = [];
+  if (sb && !sameUuid(sb.uuid, own.uuid)) what.push(`a member of RAID array ${sb.name ?? '(no name)'} (${sb.level ?? '?'}, UUID ${sb.uuid})`);
+  const blk = m.blkid ? describeBlkid(m.blkid) : null;
+  if (blk && !(sb && m.blkid?.['TYPE'] === 'linux_raid_member')) what.push(blk);
+  if (m.ambivalent) what.push('several signatures (blkid -p is ambivalent)');
+  if (use.partitions.length > 0) what.push(`partitions ${use.partitions.join(', ')}`);
+  return { what, busy: [...use.mounts.map((x) => `mounted on ${x}`), ...use.holders.map((x) => `held by ${x}`)] };
+}
+
+export interface MdadmOutput {
+  device: string;
+  kernelDevice: string | null;
+  uuid: string | null;
+  level: string | null;
+  /** What mdadm --detail says (clean, active, degraded, recovering, resyncing...), or 'stopped', or 'absent'. */
+  state: string;
+  degraded: boolean;
+  members: string[];
+  spares: string[];
+  failed: string[];
+  /** A resync, recovery, reshape or check in progress (finishMinutes from /proc/mdstat). */
+  sync?: Sync;
+}
+
+export function arrayOutput(f: MdadmFacts, name: string, device: string): MdadmOutput {
+  const a = f.array;
+  const base = { device, kernelDevice: null, uuid: null, level: null, degraded: false, members: [], spares: [], failed: [] };
+  if (!a) return { ...base, state: superblockMembers(f, name, device).length > 0 ? 'stopped' : 'absent' };
+  const paths = (keep: (r: DetailMember) => boolean) => a.detail.members.filter((r) => r.device !== null && keep(r)).map((r) => r.device ?? '');
+  const sync = f.mdstat.find((m) => `/dev/${m.device}` === a.kernelDevice)?.sync ?? a.detail.sync;
+  return {
+    ...base,
+    kernelDevice: a.kernelDevice,
+    uuid: a.export.uuid,
+    level: a.export.level,
+    state: a.detail.state.join(', '),
+    degraded: a.detail.state.includes('degraded'),
+    members: paths((r) => r.raidDevice !== null && !r.state.includes('faulty')),
+    spares: paths((r) => r.raidDevice === null && r.state.includes('spare')),
+    failed: paths((r) => r.state.includes('faulty')),
+    ...(sync ? { sync } : {}),
+  };
+}
