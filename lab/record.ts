@@ -29,10 +29,12 @@ const vm = (name: string) => {
 const open = async (name: string) => new Recorder(await sshTo(vm(name), lab.paths), name);
 const [sto1, chunk1, master] = await Promise.all([open('sto1'), open('chunk1'), open('master')]);
 try {
+  // Only the hosts and packages the asked phases need (another job may be using the others).
+  const needs = (...ps: Phase[]) => ps.some((p) => phases.has(p));
   await Promise.all([
-    sto1.install(['mdadm', 'targetcli-fb', 'parted', 'xfsprogs']),
-    chunk1.install(['open-iscsi', 'multipath-tools', 'kpartx', 'parted', 'xfsprogs']),
-    master.install(['tgt', 'firewalld']),
+    needs('mdadm', 'fs', 'targetcli', 'initiator') ? sto1.install(['mdadm', 'targetcli-fb', 'parted', 'xfsprogs']) : undefined,
+    needs('targetcli', 'initiator', 'tgt') ? chunk1.install(['open-iscsi', 'multipath-tools', 'kpartx', 'parted', 'xfsprogs']) : undefined,
+    needs('tgt', 'firewalld') ? master.install(['tgt', 'firewalld']) : undefined,
   ]);
   if (phases.has('basic')) {
     const systemd = await sto1.version(sh`systemctl --version`);

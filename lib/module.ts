@@ -13,6 +13,7 @@
 import type { Command } from './command.ts';
 import type { Connection, PutOptions } from './connection/types.ts';
 import type { HostFacts } from './facts.ts';
+import type { ModuleExample } from './reference.ts';
 import { validateParams } from './schema.ts';
 
 /** One thing a change does on the host. */
@@ -53,6 +54,8 @@ export interface ModuleDefinition<P, F, R> {
   readonly description: string;
   /** JSON schema of the params; `description` on every property; `secret: true` marks a secret string. */
   readonly schema: Readonly<Record<string, unknown>>;
+  /** Examples for the reference (each validated by the docs test). */
+  readonly examples?: readonly ModuleExample[];
   gather(conn: Connection, params: P, ctx: GatherContext): Promise<F>;
   plan(params: P, facts: F): Change[];
   /** What later tasks read from this task (default: the facts gathered after apply). */

@@ -23,6 +23,35 @@ export interface DocumentedModule {
   readonly name: string;
   readonly description: string;
   readonly schema: Readonly<Record<string, unknown>>;
+  readonly examples?: readonly ModuleExample[];
+}
+
+/** A task of the module as a user writes it; the docs test validates `params` against the schema. */
+export interface ModuleExample {
+  readonly title: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Task options shown with it (force, notify, ...). */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** A value as TS source (object keys unquoted when they can be). */
+function tsValue(v: unknown, indent: string): string {
+  if (Array.isArray(v)) {
+    const items = v.map((x) => tsValue(x, `${indent}  `));
+    const flat = `[${items.join(', ')}]`;
+    return flat.length <= 80 && !flat.includes('\n') ? flat : `[\n${items.map((i) => `${indent}  ${i}`).join(',\n')},\n${indent}]`;
+  }
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v).map(([k, x]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${tsValue(x, `${indent}  `)}`);
+    const flat = `{ ${entries.join(', ')} }`;
+    return flat.length <= 80 && !flat.includes('\n') ? flat : `{\n${entries.map((e) => `${indent}  ${e}`).join(',\n')},\n${indent}}`;
+  }
+  return typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : String(v);
+}
+
+function exampleBlock(m: DocumentedModule, e: ModuleExample): string {
+  const opts = e.options ? `, ${tsValue(e.options, '')}` : '';
+  return ['```ts', `${m.name === 'package' ? 'pkg' : m.name}.task('${e.title.replace(/'/g, "\\'")}', ${tsValue(e.params, '')}${opts})`, '```'].join('\n');
 }
 
 function typeOf(node: SchemaNode): string {
@@ -73,6 +102,7 @@ export function moduleReference(modules: readonly DocumentedModule[], title: str
     }
     parts.push('| param | type | required | description |', '|---|---|---|---|');
     parts.push(...rows(schema.properties ?? {}, schema.required ?? [], ''), '');
+    for (const e of m.examples ?? []) parts.push(`${e.title}:`, '', exampleBlock(m, e), '');
   }
   return parts.join('\n');
 }

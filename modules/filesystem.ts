@@ -108,6 +108,9 @@ export const filesystem = defineModule<FilesystemParams, FilesystemFacts, Filesy
   name: 'filesystem',
   description:
     'An xfs or ext4 filesystem on a block device, made with mkfs when the device holds nothing. Another filesystem, another label, a RAID member or a partition table on the device is destructive (a forced mkfs; needs force on the task). Output: {device, fstype, label, uuid}.',
+  examples: [
+    { title: 'XFS on the partition, labelled for the mount unit', params: { device: '/dev/mapper/mpatha-part1', fstype: 'xfs', label: 'chunk1data' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -64,3 +64,4 @@ export {
   type TargetcliOutput,
 } from './targetcli.ts';
 export { template, type TemplateParams, type TemplateFacts, type TemplateOutput } from './template.ts';
+export { tgt, planTgt, type TgtParams, type TgtFacts, type TgtOutput } from './tgt.ts';

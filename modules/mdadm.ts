@@ -292,6 +292,10 @@ export const mdadm = defineModule<MdadmParams, MdadmFacts, MdadmOutput>({
   name: 'mdadm',
   description:
     'A Linux software RAID array /dev/md/NAME (mdadm), recorded in mdadm.conf and the initramfs. An array that exists is never re-created: a stopped one is assembled, a degraded one gets the listed devices that are missing, listed spares are added, a RAID 1 grows to the listed count. Devices in the array that are not listed, and members marked faulty, are left alone. Re-creating (another level, chunk, metadata or device count), creating over disks that hold anything (a filesystem, a partition table, another array) and state absent are destructive: refused unless force, and then the disks are wiped first. A disk that is mounted or held by another device is always refused.',
+  examples: [
+    { title: 'A RAID 1 for the first chunk server (seed 000)', params: { name: 'data-chunk1', level: 1, devices: ['/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_sto1-d1', '/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_sto1-d2'] } },
+    { title: 'A RAID 5 with a spare, waiting for the initial resync', params: { name: 'r5', level: 5, devices: ['/dev/sdb', '/dev/sdc', '/dev/sdd'], spares: ['/dev/sde'], chunkKiB: 64, wait: true } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -107,6 +107,9 @@ export const partition = defineModule<PartitionParams, PartitionFacts, Partition
   name: 'partition',
   description:
     'A gpt or msdos partition table on a block device (a disk, /dev/mapper/mpathX, /dev/disk/by-id/...) holding the listed partitions, or the listed partitions removed. Positions are compared after parted\'s alignment (1 MiB or the optimal I/O size); moving, resizing or removing a partition that holds something, or labelling a device that holds a filesystem, RAID member or another table, is destructive (needs force). Output: {device, label, partitions: [{number, start, end, size, name, path}]} (bytes; path is the node lsblk shows).',
+  examples: [
+    { title: 'One GPT partition over the whole multipath LUN', params: { device: '/dev/mapper/mpatha', partitions: [{ number: 1, name: 'chunk1data', start: '1MiB', end: '100%' }] } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

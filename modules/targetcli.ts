@@ -54,6 +54,22 @@ export interface TargetcliOutput {
 export const targetcli = defineModule<TargetcliParams, TargetcliFacts, TargetcliOutput>({
   name: 'targetcli',
   description: 'LIO iSCSI targets: backstores, targets, portals, LUNs, ACLs with CHAP, discovery auth; persisted with saveconfig.',
+  examples: [
+    {
+      title: "Seed 000's first target: a RAID array exported on both storage networks to one initiator with CHAP",
+      params: {
+        backstores: [{ name: 'data-chunk1', path: '/dev/md/data-chunk1' }],
+        targets: [
+          {
+            iqn: 'iqn.2024-12.tp2.b3:data-chunk1',
+            portals: [{ ip: '10.3.1.1' }, { ip: '10.3.2.1' }],
+            luns: [{ backstore: 'data-chunk1' }],
+            acls: [{ initiator: 'iqn.2024-12.tp2.b3:chunk1', chap: { userid: 'chunk1', password: 'from-the-vault-1' } }],
+          },
+        ],
+      },
+    },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -15,7 +15,7 @@ import { MARK, parsePortals, parseShowTarget, splitGather } from './tgt/parse.ts
 import { planTgt } from './tgt/plan.ts';
 import { confPath, DROP_IN, type TgtFacts, type TgtParams } from './tgt/wanted.ts';
 
-export { planTgt, tgtAdmin, deleteAccount, addressAdmits } from './tgt/plan.ts';
+export { planTgt, tgtAdmin, deleteAccount, dropSessions, addressAdmits } from './tgt/plan.ts';
 export { parseShowTarget, parseConf, parsePortals, maskConf, splitGather, type TgtTarget, type TgtLun, type TgtSession } from './tgt/parse.ts';
 export { wantedTargets, renderConf, confPath, DROP_IN, DROP_IN_TEXT, NO_PEER, type TgtParams, type TgtFacts, type TgtTargetParams, type ChapUser } from './tgt/wanted.ts';
 
@@ -106,6 +106,22 @@ export interface TgtOutput {
 export const tgt = defineModule<TgtParams, TgtFacts, TgtOutput>({
   name: 'tgt',
   description: 'iSCSI targets of tgt (tgtd): one conf file in /etc/tgt/conf.d, applied live with tgt-admin --update; ACLs without the ALL trap, CHAP, the tgt service.',
+  examples: [
+    {
+      title: 'A tgt target for one initiator, by name, with CHAP (seeds 001 and 004)',
+      params: {
+        name: 'data1',
+        targets: [
+          {
+            iqn: 'iqn.2024-12.tp2.b3:tgt-data1',
+            backingStores: ['/dev/md/data1'],
+            initiatorNames: ['iqn.2024-12.tp2.b3:chunk1'],
+            incomingUsers: [{ user: 'chunk1', password: 'from-the-vault-1' }],
+          },
+        ],
+      },
+    },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -120,7 +136,7 @@ export const tgt = defineModule<TgtParams, TgtFacts, TgtOutput>({
       targets: {
         type: 'array',
         default: [],
-        description: 'The targets of the file. A target an initiator is logged in to is rebuilt with tgt-admin -f (its sessions log in again); a change of its LUNs or CHAP accounts, or an ACL that shuts a logged-in initiator out, is destructive.',
+        description: 'The targets of the file. A target an initiator is logged in to has its sessions dropped before it is rebuilt (they log in again); a change of its LUNs or CHAP accounts, or an ACL that shuts a logged-in initiator out, is destructive.',
         items: {
           type: 'object',
           additionalProperties: false,
@@ -160,6 +176,7 @@ export const tgt = defineModule<TgtParams, TgtFacts, TgtOutput>({
     },
   },
   async gather(conn, params, ctx) {
+    if (!ctx.facts.systemd) throw new Error(`tgt: systemd is not running on ${ctx.host} (the module enables and starts tgt.service)`);
     const r = await conn.exec(gatherScript(params));
     if (r.exitCode !== 0) throw new Error(`reading tgt's state failed on ${ctx.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
     return parseGather(r.stdout, params);

@@ -14,3 +14,14 @@ test('every module exported by modules/index.ts is in the reference', (t) => {
   t.true(exported.length >= 8);
   t.deepEqual(exported.map((m) => m.name).sort(), documented.map((m) => m.name).sort());
 });
+
+test('every example in the reference is valid for its module', (t) => {
+  let n = 0;
+  for (const m of documented) {
+    for (const e of m.examples ?? []) {
+      t.notThrows(() => m.validate(e.params), `${m.name}: ${e.title}`);
+      n++;
+    }
+  }
+  t.true(n >= 5);
+});

@@ -110,7 +110,7 @@ export function parseShowTarget(stdout: string): TgtTarget[] {
     if (!cur || line === '') continue;
     // A section header is indented once (4 spaces); values below it are indented deeper.
     const indent = raw.length - raw.trimStart().length;
-    if (indent <= 4 && line in SECTIONS) {
+    if (indent <= 4 && Object.hasOwn(SECTIONS, line)) {
       section = SECTIONS[line] ?? null;
       continue;
     }

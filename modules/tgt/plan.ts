@@ -9,8 +9,11 @@
  *   unless the task says `allowAll: true`.
  * - Plain `backing-store` lines get LUNs in alphabetical order of the paths: the file uses
  *   `<backing-store PATH> lun N </backing-store>` blocks so that LUN N is the Nth path of the task.
- * - `--update` skips (exit 0, silently without -v) a target an initiator is logged in to, unless -f; with -f
- *   it drops the sessions first. It also skips a device in use. The step runs tgt-admin -v and fails on those.
+ * - `--update` skips (exit 0, silently without -v) a target an initiator is logged in to, unless -f; and -f
+ *   cannot work with name ACLs: it unbinds every ACL entry as an address (`-I iqn...`), tgtadm says no such
+ *   rule and tgt-admin stops before dropping the sessions. So the plan drops them itself (target offline,
+ *   `tgtadm --op delete --mode conn`, wait until no connection is left), then runs --update without -f.
+ *   tgt-admin also skips a device in use: the step runs tgt-admin -v and fails on what it skipped.
  * - CHAP accounts are global in tgtd and tgt-admin never re-creates an existing one: a changed password
  *   takes the account's deletion first (with the targets using it offline meanwhile, so that no login slips
  *   in without CHAP). tgtd never shows passwords: the previous conf file is what tells they changed.
@@ -69,6 +72,26 @@ esac`;
 }
 
 const tgtadm = (...args: string[]) => exec(cmd('tgtadm', '--lld', 'iscsi', ...args));
+const offline = (tid: number) => tgtadm('--op', 'update', '--mode', 'target', '--tid', String(tid), '-n', 'state', '-v', 'offline');
+
+/** Take a target's initiators off it (what tgt-admin -f means to do): offline, close their connections, wait. */
+export function dropSessions(target: TgtTarget): Step[] {
+  const tid = String(target.tid);
+  const close = target.sessions.flatMap((s) =>
+    s.connections.map((c) => {
+      const del = cmd('tgtadm', '--lld', 'iscsi', '--op', 'delete', '--mode', 'conn', '--tid', tid, '--sid', String(s.nexus), '--cid', String(c.cid));
+      // Gone already is fine: the wait below is what proves it.
+      return exec(new Command(sh`${del} || :`.script, `${del.display} (${s.initiator})`));
+    }),
+  );
+  const wait = sh`i=0
+while tgtadm --lld iscsi --op show --mode target | awk -v t=${`Target ${tid}:`} '/^Target /{on = index($0, t) == 1} on && /^ *Connection:/{found = 1} END{exit !found}'; do
+  i=$((i + 1))
+  if [ "$i" -ge 15 ]; then echo ${`tid ${tid}: initiators still connected after 15 s`} >&2; exit 1; fi
+  sleep 1
+done`;
+  return [offline(target.tid), ...close, exec(new Command(wait.script, `wait until tid ${tid} has no connection left (15 s at most)`))];
+}
 
 export function planTgt(p: TgtParams, f: TgtFacts): Change[] {
   const old = f.conf ? parseConf(f.conf.text) : [];
@@ -80,7 +103,7 @@ function deleteTarget(iqn: string, live: TgtTarget, why: string): Change {
   const used = live.sessions.length > 0;
   return {
     summary: `delete target ${iqn} (tid ${live.tid}${why})`,
-    steps: [exec(tgtAdmin(['--delete', iqn, ...(used ? ['-f'] : [])]))],
+    steps: [...(used ? dropSessions(live) : []), exec(tgtAdmin(['--delete', iqn]))],
     ...(used ? { destructive: `target ${iqn} is in use: deleting it cuts off ${whoText(live.sessions)}` } : {}),
   };
 }
@@ -178,17 +201,17 @@ function planLive(wanted: readonly WantedTarget[], f: TgtFacts, old: readonly Co
   }
   const recreate = [...stale.keys()];
   if (recreate.length > 0) {
-    const offline: Step[] = affected.map((t) => tgtadm('--op', 'update', '--mode', 'target', '--tid', String(t.tid), '-n', 'state', '-v', 'offline'));
+    const offlines: Step[] = affected.map((t) => offline(t.tid));
     changes.push({
       summary: `re-create CHAP account${recreate.length === 1 ? '' : 's'} ${recreate.map((u) => `${u} (${stale.get(u) ?? ''})`).join(', ')}${affected.length > 0 ? `; ${affected.map((t) => t.iqn).join(', ')} offline until updated` : ''}`,
-      steps: [...offline, ...recreate.map((u) => exec(deleteAccount(u)))],
+      steps: [...offlines, ...recreate.map((u) => exec(deleteAccount(u)))],
     });
   }
   for (const w of wanted) {
     const live = f.targets.find((t) => t.iqn === w.iqn);
-    const update = (used: boolean) => exec(tgtAdmin(['--update', w.iqn, '-c', path, ...(used ? ['-f'] : [])]));
+    const update = exec(tgtAdmin(['--update', w.iqn, '-c', path]));
     if (!live) {
-      changes.push({ summary: `create target ${w.iqn} (LUNs ${lunsText(w.luns)}; ACL ${list([...w.addresses, ...w.names])})`, steps: [update(false)] });
+      changes.push({ summary: `create target ${w.iqn} (LUNs ${lunsText(w.luns)}; ACL ${list([...w.addresses, ...w.names])})`, steps: [update] });
       continue;
     }
     // risky: what a logged-in initiator loses (its LUNs, or its login with the credentials it has).
@@ -214,8 +237,8 @@ function planLive(wanted: readonly WantedTarget[], f: TgtFacts, old: readonly Co
     const cut = live.sessions.filter((s) => !admitted(w, s));
     const danger = [...risky, ...(cut.length > 0 ? [`the new ACL shuts out ${whoText(cut)}`] : [])];
     changes.push({
-      summary: `update target ${w.iqn} (tid ${live.tid}): ${[...risky, ...reasons].join('; ') || 'it was put offline'}${used ? `; tgt-admin -f drops the sessions of ${whoText(live.sessions)}, which log in again` : ''}`,
-      steps: [update(used)],
+      summary: `update target ${w.iqn} (tid ${live.tid}): ${[...risky, ...reasons].join('; ') || 'it was put offline'}${used ? `; the sessions of ${whoText(live.sessions)} are dropped first and log in again` : ''}`,
+      steps: [...(used ? dropSessions(live) : []), update],
       ...(used && danger.length > 0 ? { destructive: `target ${w.iqn} is in use by ${whoText(live.sessions)}: ${danger.join('; ')}` } : {}),
     });
   }

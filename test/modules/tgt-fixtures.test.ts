@@ -5,14 +5,14 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DestructiveChangeError, runModule } from '../../lib/apply.ts';
 import { quote, type Command } from '../../lib/command.ts';
 import type { Connection, ExecResult } from '../../lib/connection/types.ts';
 import type { HostFacts } from '../../lib/facts.ts';
-import { gatherScript, maskConf, parseConf, parseGather, parseShowTarget, renderConf, tgt, wantedTargets, type TgtParams } from '../../modules/tgt.ts';
+import { deleteAccount, dropSessions, gatherScript, maskConf, tgtAdmin, parseConf, parseGather, parseShowTarget, renderConf, tgt, wantedTargets, type TgtParams } from '../../modules/tgt.ts';
 
 interface Recorded {
   tool: string;
@@ -47,13 +47,7 @@ test('show-target: one target, no session, LUN 0 the controller, LUN 1 the image
   t.is(target?.driver, 'iscsi');
   t.is(target?.state, 'ready');
   t.deepEqual(target?.sessions, []);
-  t.deepEqual(
-    target?.luns.map((l) => [l.lun, l.type, l.backingType, l.path, l.sizeMB]),
-    [
-      [0, 'controller', 'null', null, 0],
-      [1, 'disk', 'rdwr', IMG, 67],
-    ],
-  );
+  t.deepEqual(target?.luns.map((l) => [l.lun, l.type, l.backingType, l.path, l.sizeMB]), [[0, 'controller', 'null', null, 0], [1, 'disk', 'rdwr', IMG, 67]]);
   t.true(target?.luns[1]?.online);
   t.false(target?.luns[1]?.readonly);
   t.deepEqual(target?.accounts, ['tgtuser']);
@@ -94,20 +88,25 @@ test('the initiator side: discovery offers the target, the login that made the s
   t.is(show('show-target-session')[0]?.sessions[0]?.initiator, CHUNK1);
 });
 
-// ---- the real gather script, tools replaced by shell functions replaying the recordings ----
+// ---- the real scripts under /bin/sh, with tgtadm, tgt-admin and systemctl replaced by stubs replaying recordings ----
 
-type Replies = Record<string, { stdout: string; exitCode: number }>;
+/** "TOOL ARGS" -> what the stub prints and its exit code, or a shell body of its own (a reply that changes between calls). */
+type Replies = Record<string, { stdout: string; exitCode: number } | { script: string }>;
 
-/** Run a script under /bin/sh with tgtadm/tgt-admin/systemctl as functions: "$*" -> recorded reply. */
+/** Run a script under /bin/sh with tgtadm, tgt-admin and systemctl replaced by stubs: "TOOL $*" -> recorded reply. */
 function runStubbed(script: Command, replies: Replies): ExecResult {
   const dir = mkdtempSync(join(tmpdir(), 'sanbook-tgt-'));
   try {
     const arms = Object.entries(replies).map(([args, r], i) => {
+      if ('script' in r) return `${quote(args)}) ${r.script};;`;
       writeFileSync(join(dir, `${i}.out`), r.stdout);
-      return `${quote(args)}) cat ${quote(join(dir, `${i}.out`))}; return ${r.exitCode};;`;
+      return `${quote(args)}) cat ${quote(join(dir, `${i}.out`))}; exit ${r.exitCode};;`;
     });
-    const stub = (tool: string) => `${tool}() { case "${tool} $*" in ${arms.join(' ')} esac; echo "no stub: ${tool} $*" >&2; return 99; }`;
-    const r = spawnSync('/bin/sh', ['-c', `${['tgtadm', 'tgt-admin', 'systemctl'].map(stub).join('\n')}\n${script.script.toString('utf8')}`], { encoding: 'utf8' });
+    mkdirSync(join(dir, 'bin'));
+    for (const tool of ['tgtadm', 'tgt-admin', 'systemctl']) {
+      writeFileSync(join(dir, 'bin', tool), `#!/bin/sh\ncase "${tool} $*" in ${arms.join(' ')} esac\necho "no stub: ${tool} $*" >&2; exit 99\n`, { mode: 0o755 });
+    }
+    const r = spawnSync('/bin/sh', ['-c', `PATH=${quote(join(dir, 'bin'))}:$PATH\n${script.script.toString('utf8')}`], { encoding: 'utf8' });
     return { exitCode: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, stdoutBytes: Buffer.from(r.stdout), signal: null, timedOut: false, durationMs: 0 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -149,7 +148,7 @@ test('gather: tgtd not running is a fact, not an error; tgt not installed is an 
   t.is(facts.error, 'tgtd is down');
   t.deepEqual(facts.targets, []);
   t.deepEqual(facts.service, { active: 'inactive', enabled: 'disabled' });
-  const missing = spawnSync('/bin/sh', ['-c', `PATH=/nonexistent; ${gatherScript(params).script.toString('utf8')}`], { encoding: 'utf8' });
+  const missing = spawnSync('/bin/sh', ['-c', `PATH=/nonexistent\n${gatherScript(params).script.toString('utf8')}`], { encoding: 'utf8' });
   t.throws(() => parseGather(missing.stdout, params), { message: /tgt is not installed/ });
 });
 
@@ -188,12 +187,17 @@ test('the ALL trap: a name-only task fixes the recorded target (0.0.0.0/32 repla
   t.true(changes.every((c) => c.destructive === undefined));
 });
 
-test('the ALL trap with chunk1 logged in: -f, not destructive (the new ACL still admits chunk1 by name)', (t) => {
+test('the ALL trap with chunk1 logged in: its session is dropped first (not with tgt-admin -f), not destructive', (t) => {
   const changes = tgt.plan(task(recorded()), facts('show-target-session', task(recorded({ allowAll: true }))));
   const update = changes[1];
-  t.regex(update?.summary ?? '', /tgt-admin -f drops the sessions of iqn\.2024-12\.tp2\.b3:chunk1 \(10\.3\.1\.101\), which log in again$/);
-  t.is(update?.steps[0]?.kind === 'exec' ? update.steps[0].command.display : '', `tgt-admin --update ${T1} -c /etc/tgt/conf.d/lab.conf -f`);
-  t.is(update?.destructive, undefined);
+  t.regex(update?.summary ?? '', /; the sessions of iqn\.2024-12\.tp2\.b3:chunk1 \(10\.3\.1\.101\) are dropped first and log in again$/);
+  t.deepEqual(update?.steps.map((s) => (s.kind === 'exec' ? s.command.display : '')), [
+    'tgtadm --lld iscsi --op update --mode target --tid 1 -n state -v offline',
+    `tgtadm --lld iscsi --op delete --mode conn --tid 1 --sid 1 --cid 0 (${CHUNK1})`,
+    'wait until tid 1 has no connection left (15 s at most)',
+    `tgt-admin --update ${T1} -c /etc/tgt/conf.d/lab.conf`,
+  ]);
+  t.is(update?.destructive, undefined, 'chunk1 is still admitted, by name');
 });
 
 test('an ACL that shuts the logged-in chunk1 out is destructive', (t) => {
@@ -201,40 +205,30 @@ test('an ACL that shuts the logged-in chunk1 out is destructive', (t) => {
   t.is(changes[1]?.destructive, `target ${T1} is in use by ${CHUNK1} (10.3.1.101): the new ACL shuts out ${CHUNK1} (10.3.1.101)`);
 });
 
-/** A connection whose commands run the real scripts under /bin/sh with the recorded tools. */
+/** A connection whose commands run the real scripts under /bin/sh with the recorded tools; writes are only noted. */
 function stubConnection(replies: Replies): Connection & { puts: string[] } {
-  let count = 0;
   const puts: string[] = [];
-  return {
-    host: 'master',
-    puts,
-    get commandCount() {
-      return count;
-    },
-    exec: async (command: Command) => {
-      count++;
-      return runStubbed(command, replies);
-    },
-    put: async (path: string) => {
-      puts.push(path);
-    },
-    close: async () => {},
-  };
+  let count = 0;
+  const exec = async (command: Command) => (count++, runStubbed(command, replies));
+  return { host: 'master', puts, exec, put: async (path: string) => void puts.push(path), close: async () => {}, get commandCount() { return count; } };
 }
 
 test('in use: changing the LUN under chunk1 is refused, naming the target and the initiator; nothing runs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanbook-tgt-store-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const disk = join(dir, 'disk.img');
+  writeFileSync(disk, 'x');
   const conn = stubConnection(running('show-target-session'));
   const hostFacts = { systemd: true, os: { family: 'debian' } } as unknown as HostFacts;
-  const params = { name: 'sanbook-test-no-such-file', targets: [{ iqn: T1, backingStores: ['/'], allowAll: true, initiatorNames: [CHUNK1] }] };
-  // "/" is a directory: the plan refuses it before anything else.
-  await t.throwsAsync(runModule(conn, tgt, params, { facts: hostFacts }), { message: /backing store \/ is a directory/ });
-  const p = task(recorded({ allowAll: true, backingStores: ['/dev/md/data1'] }));
-  const changes = tgt.plan(p, facts('show-target-session', task(recorded({ allowAll: true }))));
-  const refused = changes.filter((c) => c.destructive !== undefined);
-  t.is(refused.length, 1);
-  t.is(refused[0]?.destructive, `target ${T1} is in use by ${CHUNK1} (10.3.1.101): LUNs 1 ${IMG} -> 1 /dev/md/data1`);
-  t.is(new DestructiveChangeError(refused).message, `refused destructive change (set force: true to allow): ${refused[0]?.summary}: ${refused[0]?.destructive}`);
-  t.deepEqual(conn.puts, []);
+  const params = { name: 'sanbook-test-no-such-file', targets: [{ iqn: T1, backingStores: [disk], allowAll: true, initiatorNames: [CHUNK1] }] };
+  const e = await t.throwsAsync(runModule(conn, tgt, params, { facts: hostFacts }), { instanceOf: DestructiveChangeError });
+  t.is(e?.refused.length, 1);
+  t.is(
+    e?.refused[0]?.destructive,
+    `target ${T1} is in use by ${CHUNK1} (10.3.1.101): LUNs 1 ${IMG} -> 1 ${disk}; CHAP accounts tgtuser -> (none)`,
+  );
+  t.regex(e?.message ?? '', new RegExp(`^refused destructive change \\(set force: true to allow\\): update target ${T1} \\(tid 1\\): `));
+  t.deepEqual(conn.puts, [], 'the conf file was not written');
   t.is(conn.commandCount, 1, 'only the gather ran');
 });
 
@@ -247,7 +241,7 @@ test('absent: the file goes, the target is deleted; with chunk1 logged in that i
   t.true(idle.every((c) => c.destructive === undefined));
   const used = tgt.plan(absent, facts('show-target-session', conf));
   t.is(used[1]?.destructive, `target ${T1} is in use: deleting it cuts off ${CHUNK1} (10.3.1.101)`);
-  t.is(used[1]?.steps[0]?.kind === 'exec' ? used[1].steps[0].command.display : '', `tgt-admin --delete ${T1} -f`);
+  t.deepEqual(used[1]?.steps.map((s) => (s.kind === 'exec' ? s.command.display : '')).slice(-2), ['wait until tid 1 has no connection left (15 s at most)', `tgt-admin --delete ${T1}`]);
   t.deepEqual(tgt.plan(absent, { ...facts('show-target', conf), conf: null, targets: [] }), [], 'converged');
 });
 
@@ -258,4 +252,66 @@ test('output: the recorded target as later tasks read it, no secret', (t) => {
     targets: [{ iqn: T1, tid: 1, luns: [{ lun: 1, path: IMG, sizeMB: 67 }], acls: ['ALL', CHUNK1], accounts: ['tgtuser'], outgoingAccount: null, sessions: [{ initiator: CHUNK1, address: '10.3.1.101' }] }],
   });
   t.false(JSON.stringify(out).includes('labsecret'));
+});
+
+// ---- the apply steps' scripts, against what tgt-admin 1.0.85 prints (its source: execute() and main_delete()) ----
+
+const UPDATE = `tgt-admin -v --update ${T1} -c /etc/tgt/conf.d/lab.conf`;
+const ACCOUNT = 'tgtadm -C 0 --lld iscsi --mode account --op new --user=tgtuser --password=labsecret-tgt1';
+
+test('tgt-admin step: success passes; a target skipped as in use (exit 0!) fails; passwords never reach stderr', (t) => {
+  const step = tgtAdmin(['--update', T1, '-c', '/etc/tgt/conf.d/lab.conf']);
+  t.is(step.display, `tgt-admin --update ${T1} -c /etc/tgt/conf.d/lab.conf`);
+  t.is(runStubbed(step, { [UPDATE]: { stdout: `# Removing target: ${T1}\n${ACCOUNT}\n`, exitCode: 0 } }).exitCode, 0);
+  const skipped = runStubbed(step, { [UPDATE]: { stdout: `# Target with tid 1 (${T1}) is in use, it won't be updated.\n`, exitCode: 0 } });
+  t.is(skipped.exitCode, 1);
+  t.regex(skipped.stderr, /is in use, it won't be updated/);
+  const device = runStubbed(step, { [UPDATE]: { stdout: '# Skipping device /dev/md/data1 - it is in use.\n', exitCode: 0 } });
+  t.is(device.exitCode, 1);
+  const failed = runStubbed(step, { [UPDATE]: { stdout: `${ACCOUNT}\nCommand:\n\t${ACCOUNT}\nexited with code: 5.\n`, exitCode: 5 } });
+  t.is(failed.exitCode, 5);
+  t.regex(failed.stderr, /exited with code: 5/);
+  t.false(failed.stderr.includes('labsecret-tgt1'));
+});
+
+test('tgt-admin step: "still active" (sessions not gone yet after -f) is retried', (t) => {
+  const step = tgtAdmin(['--update', T1, '-c', '/etc/tgt/conf.d/lab.conf', '-f']);
+  const once = `if [ -e "$TMPDIR/tried" ]; then echo ok; exit 0; fi; : > "$TMPDIR/tried"; echo 'tgtadm: this target is still active'; exit 13`;
+  const dir = mkdtempSync(join(tmpdir(), 'sanbook-tgt-retry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = runStubbed(step, { [`${UPDATE} -f`]: { script: once.replace(/\$TMPDIR/g, dir) } });
+  t.is(r.exitCode, 0, r.stderr);
+});
+
+test('account deletion: "can\'t find the account" is fine, any other error fails', (t) => {
+  const key = 'tgtadm --lld iscsi --mode account --op delete --user tgtuser';
+  t.is(runStubbed(deleteAccount('tgtuser'), { [key]: { stdout: "tgtadm: can't find the account\n", exitCode: 22 } }).exitCode, 0);
+  t.is(runStubbed(deleteAccount('tgtuser'), { [key]: { stdout: '', exitCode: 0 } }).exitCode, 0);
+  const down = runStubbed(deleteAccount('tgtuser'), { [key]: { stdout: 'tgtadm: failed to send request hdr to tgt daemon\n', exitCode: 107 } });
+  t.is(down.exitCode, 1);
+  t.regex(down.stderr, /failed to send request/);
+});
+
+test('dropping sessions: the wait ends when tgtd shows no connection left on that tid (only that one)', (t) => {
+  const [live] = show('show-target-session');
+  if (!live) throw new Error('fixture');
+  const waitOf = (target: typeof live) => {
+    const step = dropSessions(target).at(-1);
+    return step?.kind === 'exec' ? step.command : undefined;
+  };
+  const wait = waitOf(live);
+  if (!wait) throw new Error('no wait step');
+  const dir = mkdtempSync(join(tmpdir(), 'sanbook-tgt-wait-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'with'), load('tgt/show-target-session').stdout);
+  writeFileSync(join(dir, 'without'), load('tgt/show-target').stdout);
+  // The first look still shows chunk1's connection, the second does not.
+  const count = quote(join(dir, 'count'));
+  const closing = `echo x >> ${count}; if [ "$(wc -l < ${count})" -gt 1 ]; then cat ${quote(join(dir, 'without'))}; else cat ${quote(join(dir, 'with'))}; fi; exit 0`;
+  const r = runStubbed(wait, { 'tgtadm --lld iscsi --op show --mode target': { script: closing } });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(readFileSync(join(dir, 'count'), 'utf8'), 'x\nx\n', 'it looked again after seeing the connection');
+  const other = waitOf({ ...live, tid: 2 });
+  if (!other) throw new Error('no wait step');
+  t.is(runStubbed(other, { 'tgtadm --lld iscsi --op show --mode target': { stdout: load('tgt/show-target-session').stdout, exitCode: 0 } }).exitCode, 0, "tid 1's connection is not tid 2's");
 });
