@@ -19,7 +19,7 @@ export const STORAGE_NETWORKS = [
   { bridge: 's2', prefix: '10.3.2', mask: 24 },
 ] as const;
 
-const sto = (n: number): VmSpec => ({ name: `sto${n}`, memoryMiB: 512, dataDisks: 6, dataDiskMiB: 512, octet: n, groups: ['storage'] });
+const sto = (n: number): VmSpec => ({ name: `sto${n}`, memoryMiB: 512, dataDisks: 10, dataDiskMiB: 512, octet: n, groups: ['storage'] });
 const chunk = (n: number): VmSpec => ({ name: `chunk${n}`, memoryMiB: 512, dataDisks: 0, dataDiskMiB: 0, octet: 100 + n, groups: ['chunks'] });
 const master: VmSpec = { name: 'master', memoryMiB: 1024, dataDisks: 0, dataDiskMiB: 0, octet: 100, groups: ['master'] };
 

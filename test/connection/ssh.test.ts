@@ -171,14 +171,15 @@ function liveProcesses(argv: readonly string[]): number[] {
     .map(Number);
 }
 
-test('a timeout kills the command and returns timedOut within ~1 s of the limit', async (t) => {
+test('a timeout kills the command and returns timedOut soon after the limit, not when the command ends', async (t) => {
   const marker = `30.${process.pid}`; // a sleep nobody else runs
   const started = performance.now();
   const r = await conn.exec(cmd('sleep', marker), { timeoutMs: 1_000 });
   const elapsed = performance.now() - started;
   t.true(r.timedOut);
   t.is(r.exitCode, 124);
-  t.true(elapsed >= 1_000 && elapsed < 2_000, `took ${Math.round(elapsed)} ms`);
+  // The upper bound leaves room for a loaded machine (VMs running); without the timeout it would take 30 s.
+  t.true(elapsed >= 1_000 && elapsed < 4_000, `took ${Math.round(elapsed)} ms`);
   // The host's `timeout` killed the command's process group.
   const deadline = Date.now() + 5_000;
   while (liveProcesses(['sleep', marker]).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -365,7 +366,8 @@ test('a server that never speaks SSH is reported within the connect timeout, not
   });
   const { error, ms } = await connectError(a.sshOptions({ port, connectTimeoutMs: 3_000 }));
   t.regex(error.message, new RegExp(`cannot connect to ${a.user}@127\\.0\\.0\\.1:${port} within 3 s`));
-  t.true(ms >= 2_900 && ms < 5_000, `${ms} ms`);
+  // Retries (ssh2-promise's default) would take about 50 s; a loaded machine may add a second or two.
+  t.true(ms >= 2_900 && ms < 10_000, `${ms} ms`);
   t.is(sockets.length, 1, 'one attempt, no reconnects');
 });
 
