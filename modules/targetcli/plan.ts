@@ -318,7 +318,13 @@ function planAcl(t: TargetParams, base: string, a: AclParams, have: NodeAcl | un
     chap.mutualPassword !== h.mutualPassword ? 'mutual password' : '',
   ].filter((x) => x !== '');
   if (what.length > 0) {
-    const parts: (string | Secret)[] = [`${path} set auth userid=${a.chap?.userid ?? ''} password=`, a.chap?.password ?? '', ` mutual_userid=${a.mutualChap?.userid ?? ''} mutual_password=`, a.mutualChap?.password ?? ''];
+    // targetcli's parser reads `key=` followed by a blank as taking the NEXT word as its value: an empty value
+    // must be written `key=""` (configfs then says NULL).
+    const v = (x: string | Secret | undefined): string | Secret => (x === undefined || x === '' ? '""' : x);
+    const parts: (string | Secret)[] = [
+      `${path} set auth userid=`, v(a.chap?.userid), ' password=', v(a.chap?.password),
+      ' mutual_userid=', v(a.mutualChap?.userid), ' mutual_password=', v(a.mutualChap?.password),
+    ];
     out.push({ summary: `${t.iqn}: ${a.initiator}: ${a.chap ? `set CHAP (${have ? `${what.join(', ')} changed` : 'new'})` : 'remove CHAP'}`, lines: [line(...parts)] });
   }
   return out;

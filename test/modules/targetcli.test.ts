@@ -248,3 +248,17 @@ test('params: a bad IQN and a short CHAP secret are refused', (t) => {
   t.throws(() => targetcli.validate({ targets: [{ iqn: 'iqn.2024-12.lab:b' }] }), { message: /iqn/ });
   t.throws(() => targetcli.validate({ targets: [{ iqn: T1, acls: [{ initiator: CHUNK1, chap: { userid: 'u', password: 'short' } }] }] }), { message: /password/ });
 });
+
+test('plan: empty CHAP fields are written key="" (targetcli would take the next word as the value of key=)', (t) => {
+  const p = recorded();
+  const acl = p.targets[0]?.acls[0];
+  if (!acl) return t.fail();
+  delete acl.mutualChap;
+  const changes = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
+  t.deepEqual(summaries(changes), [`${T1}: ${CHUNK1}: set CHAP (mutual user, mutual password changed)`]);
+  t.regex(batchOf(changes), /set auth userid=chunk1 password=labsecret-chunk1 mutual_userid="" mutual_password=""\n/);
+  delete acl.chap;
+  const none = targetcli.plan(targetcli.validate({ ...p, targets: [{ ...p.targets[0], authentication: false }, p.targets[1]] }), facts(configfs('configfs-configured')));
+  t.true(summaries(none).includes(`${T1}: ${CHUNK1}: remove CHAP`));
+  t.regex(batchOf(none), /set auth userid="" password="" mutual_userid="" mutual_password=""\n/);
+});
