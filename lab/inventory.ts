@@ -25,10 +25,8 @@ export function labInventory(vms: readonly VmRuntime[], paths: LabPaths): string
       lines.push('          ansible_host: 127.0.0.1');
       lines.push(`          ansible_port: ${vm.sshPort}`);
       lines.push(`          storage_ips: ${list(storageAddresses(vm.spec))}`);
-      if (vm.dataDisks.length > 0) {
-        lines.push(`          data_disks: ${list(vm.dataDisks)}`);
-        lines.push(`          data_disk_ids: ${list(vm.dataDiskIds)}`);
-      }
+      // By serial only: the kernel's sdX names change order from boot to boot.
+      if (vm.dataDiskIds.length > 0) lines.push(`          data_disk_ids: ${list(vm.dataDiskIds)}`);
     }
   }
   return `${lines.join('\n')}\n`;

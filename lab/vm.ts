@@ -34,16 +34,11 @@ export interface VmRuntime {
   /** `[127.0.0.1]:PORT ssh-ed25519 ...` */
   readonly hostKeyLine: string;
   /** Data disks as the guest names them, and by a stable id. */
-  readonly dataDisks: readonly string[];
   readonly dataDiskIds: readonly string[];
 }
 
 export function vmDir(paths: LabPaths, vm: VmSpec): string {
   return join(paths.root, 'vms', vm.name);
-}
-
-function diskLetter(i: number): string {
-  return String.fromCharCode('a'.charCodeAt(0) + i);
 }
 
 /** Disks, identity files and host key of a VM (made once; kept while the lab exists). */
@@ -79,7 +74,6 @@ export async function loadVm(paths: LabPaths, vm: VmSpec, sshPort: number): Prom
     consoleLog: join(dir, 'console.log'),
     monitor: join(dir, 'monitor.sock'),
     hostKeyLine: `[127.0.0.1]:${sshPort} ${type} ${blob}`,
-    dataDisks: Array.from({ length: vm.dataDisks }, (_, i) => `/dev/sd${diskLetter(i + 1)}`),
     dataDiskIds: Array.from({ length: vm.dataDisks }, (_, i) => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${serial(i + 1)}`),
   };
 }

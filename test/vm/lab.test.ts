@@ -9,31 +9,20 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { sh } from '../../lib/command.ts';
-import type { SshConnection } from '../../lib/connection/ssh.ts';
 import { loadInventory } from '../../lib/inventory.ts';
 import { play, playbook } from '../../lib/playbook.ts';
 import { runPlaybook } from '../../lib/runner.ts';
 import { labUp, rebootVm, type Lab } from '../../lab/lab.ts';
 import { storageAddresses } from '../../lab/topology.ts';
-import { sshTo } from '../../lab/vm.ts';
 import { pkg, setting } from '../../modules/index.ts';
+import { labConnections } from './connections.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // CI and quick runs: sto1 + chunk1 + master; SANBOOK_LAB_TOPOLOGY=full for the six VMs of seed 000.
 const topologyName = process.env['SANBOOK_LAB_TOPOLOGY'] ?? 'small';
 let lab: Lab;
-const conns = new Map<string, SshConnection>();
-
-const conn = async (name: string): Promise<SshConnection> => {
-  let c = conns.get(name);
-  if (!c) {
-    const rt = lab.vms.find((v) => v.spec.name === name);
-    if (!rt) throw new Error(`no VM ${name}`);
-    c = await sshTo(rt, lab.paths);
-    conns.set(name, c);
-  }
-  return c;
-};
+const conns = labConnections(() => lab);
+const conn = (name: string) => conns.get(name);
 
 test.before(async (t) => {
   const started = Date.now();
@@ -42,7 +31,7 @@ test.before(async (t) => {
 });
 
 test.after.always(async () => {
-  await Promise.all([...conns.values()].map((c) => c.close()));
+  await conns.closeAll();
 });
 
 test('up on a running lab is a no-op', async (t) => {
@@ -61,7 +50,10 @@ test('every VM has its disks and its addresses on both storage networks', async 
     const data = lsblk.blockdevices.filter((d) => d.serial?.startsWith(`${rt.spec.name}-d`));
     t.is(data.length, rt.spec.dataDisks, `${rt.spec.name}: data disks`);
     for (const d of data) t.is(d.size, rt.spec.dataDiskMiB * 1024 * 1024);
-    t.deepEqual(data.map((d) => `/dev/${d.name}`), [...rt.dataDisks], `${rt.spec.name}: disk names`);
+    // The kernel's sdX order changes from boot to boot (the SCSI scan is asynchronous): disks are known by serial.
+    t.deepEqual(data.map((d) => d.serial).sort(), Array.from({ length: rt.spec.dataDisks }, (_, i) => `${rt.spec.name}-d${i + 1}`).sort());
+    const ids = await c.exec(sh`readlink -e ${rt.dataDiskIds}`);
+    t.is(ids.exitCode, 0, `${rt.spec.name}: ${ids.stderr}`);
     const addrs = JSON.parse((await c.exec(sh`ip -j -4 addr show`)).stdout) as { addr_info: { local: string }[] }[];
     const mine = addrs.flatMap((i) => i.addr_info.map((a) => a.local));
     for (const a of storageAddresses(rt.spec)) t.true(mine.includes(a), `${rt.spec.name} lacks ${a}: ${mine.join(', ')}`);
@@ -143,8 +135,7 @@ test('a VM reboots from its own boot loader, kernel and initramfs', async (t) =>
   const c = await conn(rt.spec.name);
   const cmdline = (await c.exec(sh`cat /proc/cmdline`)).stdout;
   t.regex(cmdline, /BOOT_IMAGE=\/boot\/vmlinuz-/, 'booted by GRUB from its own disk');
-  await c.close();
-  conns.delete(rt.spec.name);
+  await conns.drop(rt.spec.name);
   const ms = await rebootVm(lab, rt.spec.name);
   t.log(`${rt.spec.name} rebooted in ${Math.round(ms / 1000)} s`);
   const after = await conn(rt.spec.name);

@@ -8,7 +8,6 @@ import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { sh } from '../../lib/command.ts';
-import type { SshConnection } from '../../lib/connection/ssh.ts';
 import type { RunEvent } from '../../lib/events.ts';
 import { loadInventory, type Inventory } from '../../lib/inventory.ts';
 import type { Task } from '../../lib/module.ts';
@@ -16,16 +15,16 @@ import { play, playbook } from '../../lib/playbook.ts';
 import { runPlaybook } from '../../lib/runner.ts';
 import { Secret } from '../../lib/secret.ts';
 import { labUp, rebootVm, type Lab } from '../../lab/lab.ts';
-import { sshTo } from '../../lab/vm.ts';
 import { mdadm, pkg, targetcli } from '../../modules/index.ts';
 import { configfsDumpCommand } from '../../modules/targetcli/dump.ts';
 import { parseConfigfs } from '../../modules/targetcli/model.ts';
+import { labConnections } from './connections.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = 'sto1';
 let lab: Lab;
 let inventory: Inventory;
-let ssh: SshConnection | undefined;
+const conns = labConnections(() => lab);
 
 const disk = (n: number): string => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${HOST}-d${n}`;
 const ARRAYS = [
@@ -72,14 +71,7 @@ async function run(book = storage, check = false): Promise<{ exitCode: number; e
   return { exitCode: r.exitCode, ended, changed: r.recap[HOST]?.changed ?? -1 };
 }
 
-const conn = async (): Promise<SshConnection> => {
-  if (!ssh) {
-    const rt = lab.vms.find((v) => v.spec.name === HOST);
-    if (!rt) throw new Error(`no ${HOST} in the lab`);
-    ssh = await sshTo(rt, lab.paths);
-  }
-  return ssh;
-};
+const conn = () => conns.get(HOST);
 const out = async (script: ReturnType<typeof sh>): Promise<string> => (await (await conn()).exec(script)).stdout;
 
 test.before(async (t) => {
@@ -96,7 +88,7 @@ for d in ${disks}; do wipefs -a -q "$d"; done; sed -i '/^ARRAY /d' /etc/mdadm/md
 });
 
 test.after.always(async () => {
-  await ssh?.close();
+  await conns.closeAll();
 });
 
 test.serial('a disk holding an XFS filesystem is refused for a new array, and its data is intact', async (t) => {
@@ -143,8 +135,7 @@ test.serial('a CHAP secret changed by hand is corrected by the next run', async 
 });
 
 test.serial('after a reboot the arrays keep their names and the targets come back', async (t) => {
-  await ssh?.close();
-  ssh = undefined;
+  await conns.drop(HOST);
   const ms = await rebootVm(lab, HOST);
   t.log(`${HOST} rebooted in ${Math.round(ms / 1000)} s`);
   const names = (await out(sh`ls /dev/md/`)).split('\n').filter(Boolean).sort();
