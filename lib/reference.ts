@@ -49,9 +49,14 @@ function tsValue(v: unknown, indent: string): string {
   return typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : String(v);
 }
 
+/** The name a module is exported under (package -> pkg, multipath_conf -> multipathConf). */
+function exportName(name: string): string {
+  return name === 'package' ? 'pkg' : name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
 function exampleBlock(m: DocumentedModule, e: ModuleExample): string {
   const opts = e.options ? `, ${tsValue(e.options, '')}` : '';
-  return ['```ts', `${m.name === 'package' ? 'pkg' : m.name}.task('${e.title.replace(/'/g, "\\'")}', ${tsValue(e.params, '')}${opts})`, '```'].join('\n');
+  return ['```ts', `${exportName(m.name)}.task('${e.title.replace(/'/g, "\\'")}', ${tsValue(e.params, '')}${opts})`, '```'].join('\n');
 }
 
 function typeOf(node: SchemaNode): string {

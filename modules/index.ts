@@ -65,3 +65,32 @@ export {
 } from './targetcli.ts';
 export { template, type TemplateParams, type TemplateFacts, type TemplateOutput } from './template.ts';
 export { tgt, planTgt, type TgtParams, type TgtFacts, type TgtOutput } from './tgt.ts';
+export {
+  multipathConf,
+  planMultipathConf,
+  renderMultipathConf,
+  parseMultipathConf,
+  parseMapsJson,
+  parseMultipathLl,
+  type MultipathConfParams,
+  type MultipathConfFacts,
+  type MultipathConfOutput,
+  type MultipathMap,
+} from './multipath_conf.ts';
+export {
+  systemdMount,
+  planSystemdMount,
+  unitName,
+  type SystemdMountParams,
+  type SystemdMountFacts,
+  type SystemdMountOutput,
+} from './systemd_mount.ts';
+export {
+  iscsiadm,
+  planIscsiadm,
+  layoutOf as iscsiadmLayout,
+  gatherScript as iscsiadmGatherScript,
+  type IscsiadmParams,
+  type IscsiadmFacts,
+  type IscsiadmOutput,
+} from './iscsiadm.ts';
