@@ -9,7 +9,7 @@
  */
 import { gatherHostFacts, type HostFacts } from './facts.ts';
 import type { Connection, ExecResult } from './connection/types.ts';
-import type { Change, Module, Step } from './module.ts';
+import type { Change, GatherContext, Module, Step } from './module.ts';
 
 export interface StepLog {
   readonly step: string;
@@ -85,11 +85,12 @@ export function describeStep(step: Step): string {
 export async function applyChanges(
   conn: Connection,
   changes: readonly Change[],
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; onStep?: (step: Step) => void } = {},
 ): Promise<StepLog[]> {
   const log: StepLog[] = [];
   for (const change of changes) {
     for (const step of change.steps) {
+      options.onStep?.(step);
       const started = performance.now();
       if (step.kind === 'put') {
         try {
@@ -123,7 +124,51 @@ export function stateChanges(changes: readonly Change[]): Change[] {
   return changes.filter((c) => !c.action);
 }
 
-/** gather -> plan -> apply -> gather -> plan; throws on failure, refusal or non-convergence. */
+export interface ConvergeOptions {
+  /** Plan only: nothing that changes the host runs. */
+  check?: boolean;
+  /** Allow destructive changes. */
+  force?: boolean;
+  /** Timeout of each command, in ms. */
+  timeoutMs?: number;
+  /** Told the plan as soon as it is made (before a refusal or any step). */
+  onPlan?: (changes: readonly Change[]) => void;
+  /** Told each step just before it runs. */
+  onStep?: (step: Step) => void;
+}
+
+/**
+ * The one sequence every task goes through, in a playbook or a script, with validated params:
+ * gather -> plan -> (refuse destructive changes without force) -> (check: stop) -> apply -> gather -> plan.
+ * Throws DestructiveChangeError, StepError or ConvergenceError; the module's own gather errors pass through.
+ */
+export async function converge<P, F, R>(
+  conn: Connection,
+  module: Module<P, F, R>,
+  params: P,
+  ctx: GatherContext,
+  options: ConvergeOptions = {},
+): Promise<ModuleOutcome<R>> {
+  const before = await module.gather(conn, params, ctx);
+  const changes = module.plan(params, before);
+  options.onPlan?.(changes);
+  const output = (f: F): R => (module.output ? module.output(params, f) : (f as unknown as R));
+  const refused = changes.filter((c) => c.destructive !== undefined);
+  if (refused.length > 0 && !options.force) throw new DestructiveChangeError(refused);
+  if (options.check || changes.length === 0) {
+    return { changed: changes.length > 0, changes, output: output(before), log: [] };
+  }
+  const log = await applyChanges(conn, changes, {
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+  const after = await module.gather(conn, params, ctx);
+  const remaining = stateChanges(module.plan(params, after));
+  if (remaining.length > 0) throw new ConvergenceError(remaining, log);
+  return { changed: true, changes, output: output(after), log };
+}
+
+/** For scripts: validate the params, gather the host facts if not given, then converge(). */
 export async function runModule<P, F, R>(
   conn: Connection,
   module: Module<P, F, R>,
@@ -132,19 +177,5 @@ export async function runModule<P, F, R>(
 ): Promise<ModuleOutcome<R>> {
   const params = module.validate(rawParams);
   const facts = options.facts ?? (await gatherHostFacts(conn));
-  const ctx = { host: conn.host, facts };
-  const before = await module.gather(conn, params, ctx);
-  const changes = module.plan(params, before);
-  const output = (f: F): R => (module.output ? module.output(params, f) : (f as unknown as R));
-  const refused = changes.filter((c) => c.destructive !== undefined);
-  if (refused.length > 0 && !options.force) throw new DestructiveChangeError(refused);
-  if (options.check || changes.length === 0) {
-    return { changed: changes.length > 0, changes, output: output(before), log: [] };
-  }
-  const log = await applyChanges(conn, changes, options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
-  const after = await module.gather(conn, params, ctx);
-  const remaining = stateChanges(module.plan(params, after));
-  if (remaining.length > 0) throw new ConvergenceError(remaining, log);
-  return { changed: true, changes, output: output(after), log };
+  return converge(conn, module, params, { host: conn.host, facts }, options);
 }
-

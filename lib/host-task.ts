@@ -2,7 +2,7 @@
  * One task on one host: when -> params -> gather -> plan -> (check: stop) -> apply -> gather -> plan again.
  * Returns what happened; never throws for the host's own failures (they become a status).
  */
-import { applyChanges, ConvergenceError, stateChanges, StepError } from './apply.ts';
+import { converge, ConvergenceError, DestructiveChangeError, describeStep, StepError } from './apply.ts';
 import { renderDiff } from './textdiff.ts';
 import type { ChangeView, HostStatus } from './events.ts';
 import { ConnectionError, type Connection } from './connection/types.ts';
@@ -79,29 +79,22 @@ export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
       ...(task.timeoutMs !== undefined ? { timeoutMs: task.timeoutMs } : {}),
     };
     const runOn = scoped(conn, scope);
-    const gctx = { host: ctx.host, facts };
-    const before = await task.module.gather(runOn, params, gctx);
-    const changes = task.module.plan(params, before);
-    views = changes.map(viewChange);
-    env.onPlan(views);
-    const output = (f: unknown): unknown => (task.module.output ? task.module.output(params, f) : f);
-    const refused = changes.filter((c) => c.destructive !== undefined);
-    if (refused.length > 0 && !task.force) {
-      const why = refused.map((c) => `${c.summary}: ${c.destructive ?? ''}`).join('; ');
-      return failure(`refused destructive change (set force: true on the task to allow it): ${why}`, views);
-    }
-    if (changes.length === 0) return { status: 'ok', changes: [], output: output(before) };
-    if (env.check) return { status: 'changed', changes: views, output: output(before) };
-    for (const change of changes) {
-      for (const step of change.steps) env.onStep(step.kind === 'exec' ? maskSecrets(step.command.display) : `write ${step.path}`);
-    }
-    await applyChanges(runOn, changes);
-    const after = await task.module.gather(runOn, params, gctx);
-    const remaining = stateChanges(task.module.plan(params, after));
-    if (remaining.length > 0) throw new ConvergenceError(remaining, []);
-    return { status: 'changed', changes: views, output: output(after) };
+    const outcome = await converge(runOn, task.module, params, { host: ctx.host, facts }, {
+      check: env.check,
+      force: task.force === true,
+      onPlan: (changes) => {
+        views = changes.map(viewChange);
+        env.onPlan(views);
+      },
+      onStep: (step) => env.onStep(maskSecrets(describeStep(step))),
+    });
+    return { status: outcome.changed ? 'changed' : 'ok', changes: outcome.changed ? views : [], output: outcome.output };
   } catch (e) {
     if (e instanceof ConnectionError) return { status: 'unreachable', changes: views, message: maskSecrets(e.message) };
+    if (e instanceof DestructiveChangeError) {
+      const why = e.refused.map((c) => `${c.summary}: ${c.destructive ?? ''}`).join('; ');
+      return failure(`refused destructive change (set force: true on the task to allow it): ${why}`, views);
+    }
     if (env.check && env.pendingChanges && views.length === 0) {
       const why = maskSecrets((e as Error).message);
       return { status: 'skipped', changes: [], message: `not plannable before the changes planned above are made (${why})` };

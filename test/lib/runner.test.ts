@@ -374,3 +374,33 @@ test('check mode: a task that needs an earlier planned change is "not plannable 
   });
   t.is((await runPlaybook(alone, { inventory: s.inventory, connect: s.connect, check: true })).exitCode, 2);
 });
+
+test('progress: each step is announced just before it runs, not all at once before the first', async (t) => {
+  const s = await setup(['h1']);
+  t.teardown(s.cleanup);
+  const { defineModule, exec } = await import('../../lib/module.ts');
+  const { cmd } = await import('../../lib/command.ts');
+  const { existsSync } = await import('node:fs');
+  const marker = join(s.dir, 'h1', 'first-ran');
+  // Two steps in one change: the first creates the marker, the second changes nothing.
+  const twoSteps = defineModule<{ path: string }, { exists: boolean }>({
+    name: 'two-steps',
+    description: 'test module',
+    schema: { type: 'object', properties: { path: { type: 'string', description: 'marker' } } },
+    async gather(conn, p) {
+      return { exists: (await conn.exec(cmd('test', '-e', p.path))).exitCode === 0 };
+    },
+    plan: (p, f) => (f.exists ? [] : [{ summary: 'two steps', steps: [exec(cmd('touch', p.path)), exec(cmd('true'))] }]),
+  });
+  const seen: boolean[] = [];
+  const reporter = {
+    onEvent: (e: RunEvent) => {
+      if (e.type === 'host:apply') seen.push(existsSync(marker));
+    },
+    done: async () => {},
+  };
+  const book = playbook({ name: 'steps', plays: [play({ name: 'p', hosts: 'all', tasks: [twoSteps.task('two steps', { path: marker })] })] });
+  const r = await runPlaybook(book, { inventory: s.inventory, connect: s.connect, reporters: [reporter] });
+  t.is(r.exitCode, 0);
+  t.deepEqual(seen, [false, true], 'the second step was announced before the first had run');
+});
