@@ -15,7 +15,7 @@ import { play, playbook } from '../../lib/playbook.ts';
 import { runPlaybook } from '../../lib/runner.ts';
 import { Secret } from '../../lib/secret.ts';
 import { labUp, rebootVm, type Lab } from '../../lab/lab.ts';
-import { mdadm, pkg, targetcli } from '../../modules/index.ts';
+import { filesystem, mdadm, partition, pkg, targetcli, type PartitionOutput } from '../../modules/index.ts';
 import { configfsDumpCommand } from '../../modules/targetcli/dump.ts';
 import { parseConfigfs } from '../../modules/targetcli/model.ts';
 import { labConnections } from './connections.ts';
@@ -147,4 +147,27 @@ test.serial('after a reboot the arrays keep their names and the targets come bac
   const again = await run();
   t.is(again.exitCode, 0);
   t.deepEqual(again.ended.filter((e) => e.changes.length > 0), [], 'a run after the reboot changed something');
+});
+
+test.serial('a GPT partition and XFS on an array converge, and ext4 over it is refused with the data intact', async (t) => {
+  const gpt = partition.task('GPT on r5', { device: '/dev/md/r5', partitions: [{ number: 1, name: 'r5data', start: '1MiB', end: '100%' }] });
+  const node = (ctx: { result<R>(task: Task<unknown, R>): R | undefined }): string => {
+    const path = ctx.result<PartitionOutput>(gpt as Task<unknown, PartitionOutput>)?.partitions[0]?.path;
+    if (!path) throw new Error('the partition task gave no partition path');
+    return path;
+  };
+  const fs = (fstype: 'xfs' | 'ext4') => filesystem.task(`${fstype} on r5p1`, (ctx) => ({ device: node(ctx), fstype, label: 'r5data' }));
+  const book = (fstype: 'xfs' | 'ext4') => playbook({ name: 'fs', plays: [play({ name: 'fs', hosts: HOST, tasks: [gpt as Task, fs(fstype) as Task] })] });
+  const first = await run(book('xfs'));
+  t.is(first.exitCode, 0, JSON.stringify(first.ended));
+  t.deepEqual(first.ended.map((e) => e.changes.length > 0), [true, true]);
+  const dev = (await out(sh`readlink -f /dev/disk/by-label/r5data`)).trim();
+  t.regex(dev, /^\/dev\/md\d+p1$/);
+  await out(sh`mkdir -p /mnt/r5 && mount ${dev} /mnt/r5 && head -c 2M /dev/urandom > /mnt/r5/data && sha256sum /mnt/r5/data > /root/r5.sum && umount /mnt/r5`);
+  const again = await run(book('xfs'));
+  t.deepEqual(again.ended.filter((e) => e.changes.length > 0), [], 'the second run changed something');
+  const refused = await run(book('ext4'));
+  t.is(refused.exitCode, 2);
+  t.regex(refused.ended.find((e) => e.status === 'failed')?.message ?? '', /xfs filesystem labelled r5data/);
+  t.is((await out(sh`mount ${dev} /mnt/r5 && sha256sum -c /root/r5.sum; umount /mnt/r5`)).trim(), '/mnt/r5/data: OK');
 });
