@@ -2,7 +2,7 @@
  * mdadm: a Linux software RAID array /dev/md/NAME, assembled and recorded in mdadm.conf (and the initramfs).
  *
  * gather is one round trip: one script prints each sub-command's output between marker lines with its exit code
- * (gatherScript; parsed by parseGather in mdadm/parse.ts). plan never re-creates an array that exists (running,
+ * (gatherScript; parsed by parseGather in mdadm/facts.ts). plan never re-creates an array that exists (running,
  * or stopped with its superblocks on the listed devices) unless what is asked cannot be reached otherwise, and
  * then only as a destructive change. Members of a running array that are not listed are left alone.
  */
@@ -10,7 +10,8 @@ import { cmd, raw, sh, type Command } from '../lib/command.ts';
 import type { OsFamily } from '../lib/facts.ts';
 import { defineModule, exec, put, type Change, type Step } from '../lib/module.ts';
 import * as P from './mdadm/parse.ts';
-import type { MdadmFacts, MdadmOutput, MemberFacts } from './mdadm/parse.ts';
+import * as F from './mdadm/facts.ts';
+import type { MdadmFacts, MdadmOutput, MemberFacts } from './mdadm/facts.ts';
 
 export type { MdadmFacts, MdadmOutput, MemberFacts };
 
@@ -110,7 +111,7 @@ function current(p: MdadmParams, f: MdadmFacts): Current | null {
       members: ok.map((r) => r.device ?? ''), degraded: a.detail.state.some((w) => w === 'degraded' || w === 'FAILED'), kernel: a.kernelDevice,
     };
   }
-  const found = P.superblockMembers(f, p.name, mdDevice(p));
+  const found = F.superblockMembers(f, p.name, mdDevice(p));
   const sb = found[0]?.superblock;
   if (!sb) return null;
   const other = found.find((m) => !P.sameUuid(m.superblock?.uuid, sb.uuid));
@@ -135,7 +136,7 @@ function prepare(dev: string, devices: readonly MemberFacts[], own: { uuid: stri
   const busy: string[] = [];
   const steps: Step[] = [];
   for (const m of devices) {
-    const c = P.deviceContent(m, own);
+    const c = F.deviceContent(m, own);
     if (c.busy.length > 0) busy.push(`${m.path} is in use (${c.busy.join(', ')})`);
     if (c.what.length > 0) reasons.push(`${m.path} holds ${c.what.join(' and ')}`);
     if (m.superblock) steps.push(exec(cmd('mdadm', '--zero-superblock', m.path)));
@@ -256,7 +257,7 @@ function planPresent(p: MdadmParams, f: MdadmFacts): Change[] {
   const dev = mdDevice(p);
   const cur = current(p, f);
   if (!cur || mismatch(p, cur, devs.devices.length)) {
-    const line = P.arrayLine(dev, p.metadata ?? '1.2', P.superblockName(p.name, p.metadata ?? '1.2', p.homehost, f), f.freshUuid);
+    const line = P.arrayLine(dev, p.metadata ?? '1.2', F.superblockName(p.name, p.metadata ?? '1.2', p.homehost, f), f.freshUuid);
     return [createChange(p, f, devs, cur), ...persistChanges(p, f, line, f.freshUuid)];
   }
   const changes: Change[] = [];
@@ -281,7 +282,7 @@ function planAbsent(p: MdadmParams, f: MdadmFacts): Change[] {
       destructive: `removing ${dev} destroys its data (members ${members})`,
     });
   }
-  return [...changes, ...persistChanges(p, f, null, cur?.uuid ?? P.confUuid(f, dev))];
+  return [...changes, ...persistChanges(p, f, null, cur?.uuid ?? F.confUuid(f, dev))];
 }
 
 export function planMdadm(p: MdadmParams, f: MdadmFacts): Change[] {
@@ -327,8 +328,8 @@ export const mdadm = defineModule<MdadmParams, MdadmFacts, MdadmOutput>({
     const configPath = params.config ?? defaultConfig(ctx.facts.os.family);
     const r = await conn.exec(gatherScript(params, configPath, ctx.facts.os.family));
     const host = { name: ctx.host, hostname: ctx.facts.hostname, family: ctx.facts.os.family, configPath };
-    return P.parseGather(mdDevice(params), listed(params), host, r.stdout, r.stderr);
+    return F.parseGather(mdDevice(params), listed(params), host, r.stdout, r.stderr);
   },
   plan: planMdadm,
-  output: (p, f) => P.arrayOutput(f, p.name, mdDevice(p)),
+  output: (p, f) => F.arrayOutput(f, p.name, mdDevice(p)),
 });

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { cmd, sh } from '../../lib/command.ts';
 import { framedScript, gatherScript, mdadm } from '../../modules/mdadm.ts';
 import * as P from '../../modules/mdadm/parse.ts';
+import * as F from '../../modules/mdadm/facts.ts';
 
 interface Recorded {
   tool: string;
@@ -281,7 +282,7 @@ test('parseGather: a running RAID1 and its two members, from recorded outputs', 
     ...member(0, '8:16', '/dev/sdb'),
     ...member(1, '8:32', '/dev/sdc'),
   ]);
-  const f = P.parseGather('/dev/md/data1', [D(1), D(2)], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/etc/mdadm/mdadm.conf' }, stdout);
+  const f = F.parseGather('/dev/md/data1', [D(1), D(2)], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/etc/mdadm/mdadm.conf' }, stdout);
   t.is(f.array?.kernelDevice, '/dev/md127');
   t.is(f.array?.export.uuid, UUID1);
   t.deepEqual(f.array?.detail.state, ['clean']);
@@ -295,7 +296,7 @@ test('parseGather: a running RAID1 and its two members, from recorded outputs', 
   t.is(f.devices[D(1)]?.superblock?.name, 'sto1:data1');
   t.is(f.devices[D(1)]?.blkid?.['TYPE'], 'linux_raid_member');
   t.is(f.devices[D(1)]?.lsblk?.name, 'sdb');
-  t.deepEqual(P.arrayOutput(f, 'data1', '/dev/md/data1'), {
+  t.deepEqual(F.arrayOutput(f, 'data1', '/dev/md/data1'), {
     device: '/dev/md/data1',
     kernelDevice: '/dev/md127',
     uuid: UUID1,
@@ -307,11 +308,11 @@ test('parseGather: a running RAID1 and its two members, from recorded outputs', 
     failed: [],
   });
   // No mdadm on the host, or a section missing, is a clear error.
-  t.throws(() => P.parseGather('/dev/md/data1', [], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/x' }, framed([['mdadm', { stdout: '', exitCode: 127 }]])), {
+  t.throws(() => F.parseGather('/dev/md/data1', [], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/x' }, framed([['mdadm', { stdout: '', exitCode: 127 }]])), {
     message: 'mdadm /dev/md/data1 on sto1: mdadm is not installed',
   });
   const asUser = framed([['mdadm', { stdout: '/usr/sbin/mdadm\n', exitCode: 0 }], ['uid', { stdout: '1000\n', exitCode: 0 }]]);
-  t.throws(() => P.parseGather('/dev/md/data1', [], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/x' }, asUser), {
+  t.throws(() => F.parseGather('/dev/md/data1', [], { name: 'sto1', hostname: 'sto1', family: 'debian', configPath: '/x' }, asUser), {
     message: 'mdadm /dev/md/data1 on sto1: mdadm needs root (set become: true)',
   });
 });
