@@ -112,6 +112,7 @@ export async function recordFilesystems(r: Recorder): Promise<void> {
   await r.record('parted/msdos-one.json', parted, sh`parted -m -s ${d(6)} unit B print`);
   await r.record('parted/xfs-whole-disk.json', parted, sh`parted -m -s ${d(3)} unit B print`, [0, 1]);
   await r.record('lsblk/sto1-mixed.json', blkid, LSBLK);
+  await r.record('blockdev/disk.json', blkid, sh`blockdev --getsize64 --getss --getioopt ${d(1)}`);
 }
 
 export async function recordTargets(r: Recorder): Promise<void> {
@@ -173,7 +174,11 @@ export async function recordInitiator(r: Recorder, sto1: Recorder, chunk1Vm: VmS
   // LIO's discovery only lists the targets whose ACLs name this initiator: add T2's record by hand.
   await r.must(sh`iscsiadm -m node -o new -T ${T2} -p 10.3.1.1:3260 >/dev/null`, 'add a node record for T2');
   await r.record('iscsiadm/login-denied.json', v, sh`iscsiadm -m node -T ${T2} -p 10.3.1.1:3260 -l`, [24]);
-  await r.must(sh`iscsiadm -m node -T ${T2} -o delete`, 'delete the node record for T2');
+  // A record made with -o new has no TPGT in its name (the tree shows it); iscsiadm cannot always delete it.
+  await r.record('iscsiadm/nodes-tree.json', v, sh`find /etc/iscsi/nodes -printf '%y %p\n' | sort`);
+  await r.must(sh`iscsiadm -m node -T ${T2} -o delete 2>/dev/null || rm -rf ${`/etc/iscsi/nodes/${T2}`}`, 'delete the node record for T2');
+  await r.record('iscsiadm/node-file.json', v, sh`cat ${`/etc/iscsi/nodes/${T1}/10.3.1.1,3260,1/default`}`);
+  await r.record('iscsiadm/services.json', await pkgVersion(r, 'systemd'), sh`systemctl is-enabled iscsid.service iscsid.socket open-iscsi.service; systemctl is-active iscsid.service iscsid.socket open-iscsi.service`, [0, 1, 3]);
   await r.record('iscsiadm/session.json', v, sh`iscsiadm -m session`);
   await r.record('iscsiadm/session-P3.json', v, sh`iscsiadm -m session -P 3`);
   await sto1.record('targetcli/configfs-session.json', await sto1.version(sh`targetcli version 2>&1`), configfsDumpCommand());
@@ -188,6 +193,7 @@ export async function recordInitiator(r: Recorder, sto1: Recorder, chunk1Vm: VmS
   await r.must(sh`parted -s -a optimal ${map} mklabel gpt mkpart chunk1data 1MiB 100% && udevadm settle && sleep 2 && udevadm settle`, 'GPT on the map');
   await r.record('parted/mpath-gpt.json', await pkgVersion(r, 'parted'), sh`parted -m -s ${map} unit B print`);
   await r.record('lsblk/chunk1-multipath.json', await pkgVersion(r, 'util-linux'), LSBLK);
+  await r.record('blockdev/mpath.json', await pkgVersion(r, 'util-linux'), sh`blockdev --getsize64 --getss --getioopt ${map}`);
   await r.must(sh`P=$(ls ${`${map}-part1`} ${`${map}1`} 2>/dev/null | head -1) && mkfs.xfs -q -f -L chunk1data "$P"`, 'mkfs.xfs on the partition');
   await r.record('blkid/xfs-on-mpath.json', await pkgVersion(r, 'util-linux'), sh`blkid -p -o export /dev/disk/by-label/chunk1data`);
   // One path down: the map keeps the other.
