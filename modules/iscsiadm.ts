@@ -71,10 +71,10 @@ const portals = (what: string) => ({ type: 'array', minItems: 1, uniqueItems: tr
 const chapSchema = (what: string) => ({
   type: 'object',
   additionalProperties: false,
-  required: ['username', 'password'],
+  required: ['user', 'password'],
   description: what,
   properties: {
-    username: { type: 'string', pattern: '^\\S+$', maxLength: 255, description: 'CHAP user name.' },
+    user: { type: 'string', pattern: '^\\S+$', maxLength: 255, description: 'CHAP user name.' },
     password: {
       secret: { pattern: '^\\S+$', minLength: 12, maxLength: 255 },
       description: "CHAP secret, 12 characters or more, no blanks (masked in every output; it is on iscsiadm's command line, so briefly visible in the host's process list).",
@@ -97,7 +97,7 @@ export const iscsiadm = defineModule<IscsiadmParams, IscsiadmFacts, IscsiadmOutp
           {
             iqn: 'iqn.2024-12.tp2.b3:data-chunk1',
             portals: ['10.3.1.1:3260', '10.3.2.1:3260'],
-            chap: { username: 'chunk1', password: 'from-the-vault-1' },
+            chap: { user: 'chunk1', password: 'from-the-vault-1' },
           },
         ],
       },

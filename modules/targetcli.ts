@@ -26,10 +26,10 @@ const CHAP_WORD = '^[A-Za-z0-9._~:@+!%^*,/-]+$';
 const chapSchema = (what: string) => ({
   type: 'object',
   additionalProperties: false,
-  required: ['userid', 'password'],
+  required: ['user', 'password'],
   description: what,
   properties: {
-    userid: { type: 'string', pattern: CHAP_WORD, maxLength: 255, description: 'CHAP user name.' },
+    user: { type: 'string', pattern: CHAP_WORD, maxLength: 255, description: 'CHAP user name.' },
     password: { secret: { pattern: CHAP_WORD, minLength: 12, maxLength: 255 }, description: 'CHAP secret (12 characters or more; masked in every output).' },
   },
 });
@@ -64,7 +64,7 @@ export const targetcli = defineModule<TargetcliParams, TargetcliFacts, Targetcli
             iqn: 'iqn.2024-12.tp2.b3:data-chunk1',
             portals: [{ ip: '10.3.1.1' }, { ip: '10.3.2.1' }],
             luns: [{ backstore: 'data-chunk1' }],
-            acls: [{ initiator: 'iqn.2024-12.tp2.b3:chunk1', chap: { userid: 'chunk1', password: 'from-the-vault-1' } }],
+            acls: [{ initiator: 'iqn.2024-12.tp2.b3:chunk1', chap: { user: 'chunk1', password: 'from-the-vault-1' } }],
           },
         ],
       },

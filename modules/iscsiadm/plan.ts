@@ -16,7 +16,7 @@ import { discoverCommand, loginCommand, updateCommand } from './commands.ts';
 import { normalizePortal, type IscsiadmFacts, type NodeRecord, type Session, type UnitState } from './parse.ts';
 
 export interface ChapParams {
-  username: string;
+  user: string;
   password: Secret;
 }
 
@@ -84,9 +84,9 @@ function planFiles(p: IscsiadmParams, f: IscsiadmFacts): Change[] {
   const secrets: Record<string, Secret> = {};
   const d = p.discovery;
   if (d?.chap) {
-    Object.assign(settings, { 'discovery.sendtargets.auth.authmethod': 'CHAP', 'discovery.sendtargets.auth.username': d.chap.username });
+    Object.assign(settings, { 'discovery.sendtargets.auth.authmethod': 'CHAP', 'discovery.sendtargets.auth.username': d.chap.user });
     secrets['discovery.sendtargets.auth.password'] = d.chap.password;
-    settings['discovery.sendtargets.auth.username_in'] = d.mutualChap?.username ?? null;
+    settings['discovery.sendtargets.auth.username_in'] = d.mutualChap?.user ?? null;
     if (d.mutualChap) secrets['discovery.sendtargets.auth.password_in'] = d.mutualChap.password;
     else settings['discovery.sendtargets.auth.password_in'] = null;
   }
@@ -144,9 +144,9 @@ function wantedFields(p: IscsiadmParams, t: TargetParams): Field[] {
     const m = t.mutualChap;
     fields.push(
       ['node.session.auth.authmethod', 'CHAP', 'CHAP'],
-      ['node.session.auth.username', t.chap.username, `CHAP user ${t.chap.username}`],
+      ['node.session.auth.username', t.chap.user, `CHAP user ${t.chap.user}`],
       ['node.session.auth.password', t.chap.password, 'CHAP secret'],
-      ['node.session.auth.username_in', m?.username ?? '', m ? `mutual CHAP user ${m.username}` : 'no mutual CHAP user'],
+      ['node.session.auth.username_in', m?.user ?? '', m ? `mutual CHAP user ${m.user}` : 'no mutual CHAP user'],
       ['node.session.auth.password_in', m?.password ?? '', m ? 'mutual CHAP secret' : 'no mutual CHAP secret'],
     );
   }

@@ -20,7 +20,7 @@ export interface BackstoreParams {
 }
 
 export interface ChapParams {
-  userid: string;
+  user: string;
   password: Secret;
 }
 
@@ -191,7 +191,7 @@ function planPresent(p: TargetcliParams, f: TargetcliFacts): Planned[] {
 
   const da = p.discoveryAuth;
   if (da) {
-    const want = { enabled: da.enabled, userid: da.chap?.userid ?? '', password: da.chap?.password.reveal() ?? '', mutualUserid: da.mutualChap?.userid ?? '', mutualPassword: da.mutualChap?.password.reveal() ?? '' };
+    const want = { enabled: da.enabled, userid: da.chap?.user ?? '', password: da.chap?.password.reveal() ?? '', mutualUserid: da.mutualChap?.user ?? '', mutualPassword: da.mutualChap?.password.reveal() ?? '' };
     const h = s.discoveryAuth;
     if (want.enabled !== h.enabled || (want.enabled && (want.userid !== h.userid || want.password !== h.password || want.mutualUserid !== h.mutualUserid || want.mutualPassword !== h.mutualPassword))) {
       creates.push({
@@ -236,8 +236,8 @@ function planPresent(p: TargetcliParams, f: TargetcliFacts): Planned[] {
 
 function discoveryLine(da: NonNullable<TargetcliParams['discoveryAuth']>): (string | Secret)[] {
   const parts: (string | Secret)[] = ['/iscsi set discovery_auth enable=1'];
-  if (da.chap) parts.push(` userid=${da.chap.userid} password=`, da.chap.password);
-  if (da.mutualChap) parts.push(` mutual_userid=${da.mutualChap.userid} mutual_password=`, da.mutualChap.password);
+  if (da.chap) parts.push(` userid=${da.chap.user} password=`, da.chap.password);
+  if (da.mutualChap) parts.push(` mutual_userid=${da.mutualChap.user} mutual_password=`, da.mutualChap.password);
   return parts;
 }
 
@@ -309,7 +309,7 @@ function planAcl(t: TargetParams, base: string, a: AclParams, have: NodeAcl | un
       lines: [line(`${path} create mapped_lun=${m} tpg_lun_or_backstore=${want.tpgLun} write_protect=${want.writeProtect ? 1 : 0}`)],
     });
   }
-  const chap = { userid: a.chap?.userid ?? '', password: a.chap?.password.reveal() ?? '', mutualUserid: a.mutualChap?.userid ?? '', mutualPassword: a.mutualChap?.password.reveal() ?? '' };
+  const chap = { userid: a.chap?.user ?? '', password: a.chap?.password.reveal() ?? '', mutualUserid: a.mutualChap?.user ?? '', mutualPassword: a.mutualChap?.password.reveal() ?? '' };
   const h = have ?? { userid: '', password: '', mutualUserid: '', mutualPassword: '' };
   const what = [
     chap.userid !== h.userid ? 'user' : '',
@@ -322,8 +322,8 @@ function planAcl(t: TargetParams, base: string, a: AclParams, have: NodeAcl | un
     // must be written `key=""` (configfs then says NULL).
     const v = (x: string | Secret | undefined): string | Secret => (x === undefined || x === '' ? '""' : x);
     const parts: (string | Secret)[] = [
-      `${path} set auth userid=`, v(a.chap?.userid), ' password=', v(a.chap?.password),
-      ' mutual_userid=', v(a.mutualChap?.userid), ' mutual_password=', v(a.mutualChap?.password),
+      `${path} set auth userid=`, v(a.chap?.user), ' password=', v(a.chap?.password),
+      ' mutual_userid=', v(a.mutualChap?.user), ' mutual_password=', v(a.mutualChap?.password),
     ];
     out.push({ summary: `${t.iqn}: ${a.initiator}: ${a.chap ? `set CHAP (${have ? `${what.join(', ')} changed` : 'new'})` : 'remove CHAP'}`, lines: [line(...parts)] });
   }

@@ -65,7 +65,7 @@ const wanted = (over: object = {}, target: object = {}) =>
     initiatorName: CHUNK1,
     settings: { 'node.session.timeo.replacement_timeout': 120 },
     discovery: { portals: [P1, P2] },
-    targets: [{ iqn: T1, portals: ['10.3.1.1', P2], chap: { username: 'chunk1', password: 'labsecret-chunk1' }, mutualChap: { username: 'sto1', password: 'labsecret-sto1x' }, ...target }],
+    targets: [{ iqn: T1, portals: ['10.3.1.1', P2], chap: { user: 'chunk1', password: 'labsecret-chunk1' }, mutualChap: { user: 'sto1', password: 'labsecret-sto1x' }, ...target }],
     ...over,
   });
 const summaries = (changes: readonly Change[]) => changes.map((c) => c.summary);
@@ -128,7 +128,7 @@ test('discovery: the existing records are passed as kept, except those of target
 });
 
 test('a CHAP secret changed: found in the record files, corrected; no secret in any summary, display or diff', (t) => {
-  const p = wanted({}, { chap: { username: 'chunk1', password: 'another-secret-1' } });
+  const p = wanted({}, { chap: { user: 'chunk1', password: 'another-secret-1' } });
   const changes = iscsiadm.plan(p, facts());
   t.deepEqual(summaries(changes), [
     `update the node record of ${T1} at ${P1}: CHAP secret changed (the session keeps its login until it logs in again)`,
@@ -148,7 +148,7 @@ test('a record changed by hand (manual startup, another CHAP user) is corrected 
 });
 
 test('iscsid.conf: seed 000 settings and discovery CHAP, a masked diff; node.* values also reach the records', (t) => {
-  const p = wanted({ settings: { 'node.session.timeo.replacement_timeout': 0 }, discovery: { portals: [P1], chap: { username: 'disco', password: 'labsecret-disc' } } });
+  const p = wanted({ settings: { 'node.session.timeo.replacement_timeout': 0 }, discovery: { portals: [P1], chap: { user: 'disco', password: 'labsecret-disc' } } });
   const changes = iscsiadm.plan(p, facts());
   t.deepEqual(summaries(changes), [
     'update /etc/iscsi/iscsid.conf: set node.session.timeo.replacement_timeout = 0 (was 120); add discovery.sendtargets.auth.authmethod = CHAP; add discovery.sendtargets.auth.username = disco; add discovery.sendtargets.auth.password = *** (new node records take these values)',
@@ -233,9 +233,9 @@ test('absent without a session: only the record goes, not destructive; nothing t
 
 test('params: bad IQN, short secret, CHAP in settings, mutual CHAP without CHAP, portals missing, a pair twice', (t) => {
   t.throws(() => iscsiadm.validate({ initiatorName: 'iqn.2024-12.lab' }), { message: /initiatorName/ });
-  t.throws(() => wanted({}, { chap: { username: 'chunk1', password: 'short' } }), { message: /password/ });
+  t.throws(() => wanted({}, { chap: { user: 'chunk1', password: 'short' } }), { message: /password/ });
   t.throws(() => iscsiadm.validate({ settings: { 'node.session.auth.password': 'x' } }), { message: /settings/ });
-  t.throws(() => iscsiadm.validate({ targets: [{ iqn: T1, portals: [P1], mutualChap: { username: 'sto1', password: 'labsecret-sto1x' } }] }), { message: /chap/ });
+  t.throws(() => iscsiadm.validate({ targets: [{ iqn: T1, portals: [P1], mutualChap: { user: 'sto1', password: 'labsecret-sto1x' } }] }), { message: /chap/ });
   t.throws(() => iscsiadm.validate({ targets: [{ iqn: T1 }] }), { message: /portals/ });
   t.throws(() => iscsiadm.plan(iscsiadm.validate({ targets: [{ iqn: T1, portals: ['10.3.1.1'] }, { iqn: T1, portals: [P1], state: 'absent' }] }), facts()), { message: /listed twice/ });
   t.throws(() => iscsiadm.plan(wanted(), facts({ recordFiles: [] })), { message: /its file is not under \/etc\/iscsi\/nodes/ });

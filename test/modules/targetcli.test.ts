@@ -20,7 +20,7 @@ const CHUNK1 = 'iqn.2024-12.tp2.b3:chunk1';
 const CHUNK2 = 'iqn.2024-12.tp2.b3:chunk2';
 
 interface RawChap {
-  userid: string;
+  user: string;
   password: string;
 }
 interface RawAcl {
@@ -48,7 +48,7 @@ const recorded = (): { backstores: object[]; targets: RawTarget[]; discoveryAuth
       iqn: T1,
       portals: [{ ip: '10.3.1.1' }, { ip: '10.3.2.1' }],
       luns: [{ backstore: 'data1' }],
-      acls: [{ initiator: CHUNK1, chap: { userid: 'chunk1', password: 'labsecret-chunk1' }, mutualChap: { userid: 'sto1', password: 'labsecret-sto1x' } }],
+      acls: [{ initiator: CHUNK1, chap: { user: 'chunk1', password: 'labsecret-chunk1' }, mutualChap: { user: 'sto1', password: 'labsecret-sto1x' } }],
     },
     {
       iqn: T2,
@@ -58,7 +58,7 @@ const recorded = (): { backstores: object[]; targets: RawTarget[]; discoveryAuth
       authentication: false,
     },
   ],
-  discoveryAuth: { enabled: true, chap: { userid: 'discover', password: 'labsecret-disc' } },
+  discoveryAuth: { enabled: true, chap: { user: 'discover', password: 'labsecret-disc' } },
 });
 
 const facts = (running: LioState, over: Partial<TargetcliFacts> = {}): TargetcliFacts => ({
@@ -199,7 +199,7 @@ test('plan: a CHAP secret changed by hand is corrected', (t) => {
 
 test('plan: a removed ACL is put back with its LUN and CHAP', (t) => {
   const p = recorded();
-  p.targets[0]?.acls.push({ initiator: 'iqn.2024-12.tp2.b3:chunk3', chap: { userid: 'chunk3', password: 'labsecret-chunk3' }, mutualChap: { userid: 'sto1', password: 'labsecret-sto1x' } });
+  p.targets[0]?.acls.push({ initiator: 'iqn.2024-12.tp2.b3:chunk3', chap: { user: 'chunk3', password: 'labsecret-chunk3' }, mutualChap: { user: 'sto1', password: 'labsecret-sto1x' } });
   const changes = targetcli.plan(targetcli.validate(p), facts(configfs('configfs-configured')));
   t.deepEqual(summaries(changes), [
     `${T1}: allow iqn.2024-12.tp2.b3:chunk3`,
@@ -246,7 +246,7 @@ test('plan: with specific portals already bound, a new target gets no default po
 
 test('params: a bad IQN and a short CHAP secret are refused', (t) => {
   t.throws(() => targetcli.validate({ targets: [{ iqn: 'iqn.2024-12.lab:b' }] }), { message: /iqn/ });
-  t.throws(() => targetcli.validate({ targets: [{ iqn: T1, acls: [{ initiator: CHUNK1, chap: { userid: 'u', password: 'short' } }] }] }), { message: /password/ });
+  t.throws(() => targetcli.validate({ targets: [{ iqn: T1, acls: [{ initiator: CHUNK1, chap: { user: 'u', password: 'short' } }] }] }), { message: /password/ });
 });
 
 test('plan: empty CHAP fields are written key="" (targetcli would take the next word as the value of key=)', (t) => {

@@ -33,7 +33,7 @@ const ARRAYS = [
   { name: 'data-chunk3', disks: [5, 6] },
 ];
 const iqn = (name: string): string => `iqn.2024-12.tp2.b3:${name}`;
-const chap = (n: number) => ({ userid: `chunk${n}`, password: new Secret(`lab-chap-secret-${n}`) });
+const chap = (n: number) => ({ user: `chunk${n}`, password: new Secret(`lab-chap-secret-${n}`) });
 
 // update-initramfs takes minutes on an emulated host: only the last array task runs it (its plan sees any
 // mdadm.conf newer than the initramfs, whichever task wrote it).
