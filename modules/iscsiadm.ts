@@ -12,6 +12,7 @@
 import { cmd, raw, sh, type Command } from '../lib/command.ts';
 import type { OsFamily } from '../lib/facts.ts';
 import { defineModule } from '../lib/module.ts';
+import { chapSchema as chapRules, type ChapRules } from './chap.ts';
 import { SECTION_FUNCTION } from './blockdev.ts';
 import { readFileCommand } from './copy.ts';
 import { parseGather, type GatherLayout, type IscsiadmFacts } from './iscsiadm/parse.ts';
@@ -68,19 +69,9 @@ export interface IscsiadmOutput {
 
 const PORTAL = '^([0-9]{1,3}(\\.[0-9]{1,3}){3}|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$';
 const portals = (what: string) => ({ type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: PORTAL }, description: what });
-const chapSchema = (what: string) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['user', 'password'],
-  description: what,
-  properties: {
-    user: { type: 'string', pattern: '^\\S+$', maxLength: 255, description: 'CHAP user name.' },
-    password: {
-      secret: { pattern: '^\\S+$', minLength: 12, maxLength: 255 },
-      description: "CHAP secret, 12 characters or more, no blanks (masked in every output; it is on iscsiadm's command line, so briefly visible in the host's process list).",
-    },
-  },
-});
+const CHAP: ChapRules = { user: '^\\S+$', secret: '^\\S+$', note: "no blanks; it is on iscsiadm's command line, so briefly visible in the host's process list" };
+const chapSchema = (what: string) => chapRules(what, CHAP);
+
 
 export const iscsiadm = defineModule<IscsiadmParams, IscsiadmFacts, IscsiadmOutput>({
   name: 'iscsiadm',

@@ -11,6 +11,7 @@
  */
 import { sh } from '../lib/command.ts';
 import { defineModule } from '../lib/module.ts';
+import { chapSchema as chapRules, type ChapRules } from './chap.ts';
 import { configfsDumpCommand } from './targetcli/dump.ts';
 import { emptyState, parseConfigfs, parseSaveconfig, pickledPref } from './targetcli/model.ts';
 import { planTargetcli, type TargetcliFacts, type TargetcliParams } from './targetcli/plan.ts';
@@ -23,16 +24,8 @@ export const IQN_PATTERN = '^iqn\\.[0-9]{4}-(0[1-9]|1[0-2])\\.[a-z0-9-]+(\\.[a-z
 /** CHAP user names and secrets go into a targetcli command line: no blanks, no quotes, no '='. */
 const CHAP_WORD = '^[A-Za-z0-9._~:@+!%^*,/-]+$';
 
-const chapSchema = (what: string) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['user', 'password'],
-  description: what,
-  properties: {
-    user: { type: 'string', pattern: CHAP_WORD, maxLength: 255, description: 'CHAP user name.' },
-    password: { secret: { pattern: CHAP_WORD, minLength: 12, maxLength: 255 }, description: 'CHAP secret (12 characters or more; masked in every output).' },
-  },
-});
+const CHAP: ChapRules = { user: CHAP_WORD, secret: CHAP_WORD, note: 'it goes into a targetcli command: no blanks, quotes or =' };
+const chapSchema = (what: string) => chapRules(what, CHAP);
 
 const SAVE = { debian: { path: '/etc/rtslib-fb-target/saveconfig.json', service: 'rtslib-fb-targetctl' }, redhat: { path: '/etc/target/saveconfig.json', service: 'target' } };
 const MARK = '@@sanbook-targetcli@@';

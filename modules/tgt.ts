@@ -10,6 +10,7 @@
  */
 import { Command, raw, sh } from '../lib/command.ts';
 import { defineModule } from '../lib/module.ts';
+import { chapSchema as chapRules, type ChapRules } from './chap.ts';
 import { IQN_PATTERN } from './targetcli.ts';
 import { MARK, parsePortals, parseShowTarget, splitGather } from './tgt/parse.ts';
 import { planTgt } from './tgt/plan.ts';
@@ -25,16 +26,8 @@ const CHAP_SECRET = '^[A-Za-z0-9._:@+%,/=-]+$';
 const STORE_PATH = '^/[A-Za-z0-9._+:@,=/-]+$';
 const ADDRESS = '^([0-9]{1,3}(\\.[0-9]{1,3}){3}(/([0-9]|[12][0-9]|3[0-2]))?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$';
 
-const chapSchema = (what: string) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['user', 'password'],
-  description: what,
-  properties: {
-    user: { type: 'string', pattern: CHAP_USER, maxLength: 255, description: 'CHAP user name (a tgtd account: accounts are global, so one password per user name on the host).' },
-    password: { secret: { pattern: CHAP_SECRET, minLength: 12, maxLength: 255 }, description: 'CHAP secret: 12 characters or more, no blanks or quotes (masked in every output; the conf file is mode 0600).' },
-  },
-});
+const CHAP: ChapRules = { user: CHAP_USER, secret: CHAP_SECRET, note: 'a tgtd account: one password per user name on the host; it reaches a shell inside tgt-admin, so no blanks, quotes, #, $ or globs; the conf file is mode 0600' };
+const chapSchema = (what: string) => chapRules(what, CHAP);
 
 /** One round trip; every part starts with a "@@sanbook-tgt@@ NAME" line. */
 export function gatherScript(p: TgtParams): Command {
