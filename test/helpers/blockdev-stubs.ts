@@ -4,21 +4,13 @@
  * command runs on this machine; the script's shell (sections, loops, globs, quoting) runs for real.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { quote, type Command } from '../../lib/command.ts';
 
-export interface Recorded {
-  tool: string;
-  host: string;
-  command: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+import { fixture, type Recorded } from './fixtures.ts';
 
-export const fixture = (name: string): Recorded =>
-  JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), 'utf8')) as Recorded;
+export { fixture, type Recorded };
 
 /** What a stub prints: a recording, or a plain value (numbers the kernel reports, e.g. blockdev's). */
 export type Reply = Pick<Recorded, 'stdout' | 'exitCode'> & { stderr?: string };

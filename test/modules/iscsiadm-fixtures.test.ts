@@ -4,6 +4,7 @@
  * systemctl, lsblk and id replaced by stubs on PATH that replay the recordings. Nothing runs iscsiadm here.
  */
 import test from 'ava';
+import { fixture, type Recorded } from '../helpers/fixtures.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,14 +14,7 @@ import { quote, type Command } from '../../lib/command.ts';
 import type { Connection, ExecResult } from '../../lib/connection/types.ts';
 import { discoverCommand, gatherScript, iscsiadm, layoutOf, loginCommand, parseIscsiadmGather, parseNodeList, parseRecord, parseSessions } from '../../modules/iscsiadm.ts';
 
-interface Recorded {
-  tool: string;
-  command: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-const load = (name: string): Recorded => JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), 'utf8')) as Recorded;
+const load = fixture;
 const T1 = 'iqn.2024-12.tp2.b3:data-chunk1';
 const T2 = 'iqn.2024-12.tp2.b3:data-chunk2';
 const TGT = 'iqn.2024-12.tp2.b3:tgt-t1';

@@ -3,14 +3,14 @@
  * on both portals of sto1, data-chunk2's record left by discovery; lsblk: both disks held by multipath).
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { fixture } from '../helpers/fixtures.ts';
 import { viewChange } from '../../lib/host-task.ts';
 import type { Change } from '../../lib/module.ts';
 import { maskSecrets } from '../../lib/secret.ts';
 import { parseLsblk, type BlockNode } from '../../modules/blockdev.ts';
 import { diskUsers, explainIscsiadmError, iscsiadm, parseNodeList, parseRecord, parseSessions, type IscsiadmFacts } from '../../modules/iscsiadm.ts';
 
-const load = (name: string): { stdout: string } => JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), 'utf8')) as { stdout: string };
+const load = fixture;
 const T1 = 'iqn.2024-12.tp2.b3:data-chunk1';
 const T2 = 'iqn.2024-12.tp2.b3:data-chunk2';
 const CHUNK1 = 'iqn.2024-12.tp2.b3:chunk1';

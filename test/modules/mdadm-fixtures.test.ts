@@ -3,24 +3,15 @@
  * lab/record-storage.ts). Disks: d1=sdb 8:16, d2=sdc 8:32, d3=sdg 8:96, d4=sdd 8:48, d5=sde 8:64, d6=sdf 8:80.
  */
 import test from 'ava';
+import { fixture } from '../helpers/fixtures.ts';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cmd, sh } from '../../lib/command.ts';
 import { framedScript, gatherScript, mdadm } from '../../modules/mdadm.ts';
 import * as P from '../../modules/mdadm/parse.ts';
 import * as F from '../../modules/mdadm/facts.ts';
 
-interface Recorded {
-  tool: string;
-  host: string;
-  command: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
 
-const load = (name: string): Recorded =>
-  JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), 'utf8')) as Recorded;
+const load = fixture;
 
 const D = (n: number) => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_sto1-d${n}`;
 const UUID1 = 'dc4d8577:72dab199:41b08c0b:eede6a45';

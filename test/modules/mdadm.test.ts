@@ -5,19 +5,14 @@
  * sto1-blank-disks.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { fixture } from '../helpers/fixtures.ts';
 import type { Change } from '../../lib/module.ts';
 import type { Connection } from '../../lib/connection/types.ts';
 import type { HostFacts } from '../../lib/facts.ts';
 import { mdadm, planMdadm, type MdadmFacts, type MdadmParams, type MemberFacts } from '../../modules/mdadm.ts';
 import * as P from '../../modules/mdadm/parse.ts';
 
-interface Recorded {
-  command: string;
-  exitCode: number;
-  stdout: string;
-}
-const load = (name: string): Recorded => JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), 'utf8')) as Recorded;
+const load = fixture;
 
 const D = (n: number) => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_sto1-d${n}`;
 const UUID1 = 'dc4d8577:72dab199:41b08c0b:eede6a45';

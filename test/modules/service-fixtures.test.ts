@@ -1,17 +1,10 @@
 /** The service module's parser and plans on `systemctl show` output recorded on the lab VMs (lab/record.ts). */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { fixture, type Recorded } from '../helpers/fixtures.ts';
 import { parseSystemctlShow, planService, service } from '../../modules/service.ts';
 
-interface Recorded {
-  tool: string;
-  command: string;
-  exitCode: number;
-  stdout: string;
-}
 
-const load = (name: string): Recorded =>
-  JSON.parse(readFileSync(new URL(`../fixtures/service/${name}.json`, import.meta.url), 'utf8')) as Recorded;
+const load = (name: string): Recorded => fixture(`service/${name}`);
 
 test('recorded with systemd 252 (Debian 12), by the very command gather runs', (t) => {
   for (const name of ['running-enabled', 'stopped-static', 'masked', 'not-found']) {

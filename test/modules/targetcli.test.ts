@@ -1,17 +1,12 @@
 // targetcli: parsers on configfs dumps, saveconfig.json and prefs.bin recorded on the lab (targetcli-fb 2.1.53,
 // Debian 12 kernel 6.1), and plans against those real states.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { fixture as recording } from '../helpers/fixtures.ts';
 import { configKey, parseConfigfs, parseSaveconfig, pickledPref, type LioState } from '../../modules/targetcli/model.ts';
 import { splitGather, targetcli, type TargetcliFacts } from '../../modules/targetcli.ts';
 import type { Change } from '../../lib/module.ts';
 
-interface Fixture {
-  stdout: string;
-  stdin?: string;
-  exitCode: number;
-}
-const fixture = (name: string): Fixture => JSON.parse(readFileSync(new URL(`../fixtures/targetcli/${name}.json`, import.meta.url), 'utf8')) as Fixture;
+const fixture = (name: string) => recording(`targetcli/${name}`);
 const configfs = (name: string): LioState => parseConfigfs(fixture(name).stdout);
 
 const T1 = 'iqn.2024-12.tp2.b3:data-chunk1';

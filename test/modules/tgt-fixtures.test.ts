@@ -4,6 +4,7 @@
  * by shell functions replaying the recordings, and the plans those recordings lead to.
  */
 import test from 'ava';
+import { fixture } from '../helpers/fixtures.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,15 +15,7 @@ import type { Connection, ExecResult } from '../../lib/connection/types.ts';
 import type { HostFacts } from '../../lib/facts.ts';
 import { deleteAccount, dropSessions, gatherScript, maskConf, tgtAdmin, parseConf, parseGather, parseShowTarget, renderConf, tgt, wantedTargets, type TgtParams } from '../../modules/tgt.ts';
 
-interface Recorded {
-  tool: string;
-  host: string;
-  command: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-const load = (path: string): Recorded => JSON.parse(readFileSync(new URL(`../fixtures/${path}.json`, import.meta.url), 'utf8')) as Recorded;
+const load = fixture;
 const show = (name: string) => parseShowTarget(load(`tgt/${name}`).stdout);
 
 const T1 = 'iqn.2024-12.tp2.b3:tgt-t1';

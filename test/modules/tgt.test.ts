@@ -4,7 +4,7 @@
  * are in tgt-fixtures.test.ts.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { fixture } from '../helpers/fixtures.ts';
 import type { Change } from '../../lib/module.ts';
 import { renderDiff } from '../../lib/textdiff.ts';
 import {
@@ -29,8 +29,7 @@ const IMG = '/var/lib/tgt-t1.img';
 const OLD = 'labsecret-old1';
 const NEW = 'labsecret-new1';
 
-const recordedShow = (name: string) =>
-  parseShowTarget((JSON.parse(readFileSync(new URL(`../fixtures/tgt/${name}.json`, import.meta.url), 'utf8')) as { stdout: string }).stdout);
+const recordedShow = (name: string) => parseShowTarget(fixture(`tgt/${name}`).stdout);
 
 const target = (over: object = {}) => ({ iqn: T1, backingStores: [IMG], allowAll: true, initiatorNames: [CHUNK1], incomingUsers: [{ user: 'tgtuser', password: OLD }], ...over });
 const task = (targets: object[], extra: object = {}): TgtParams => tgt.validate({ name: 'lab', targets, ...extra });
@@ -217,7 +216,7 @@ test('address ACLs: ALL, exact, IPv4 CIDR; 0.0.0.0/32 admits no real peer', (t) 
 test('gather output: the conf file (base64) and the drop-in are decoded; a part missing is an error', (t) => {
   const p = task([target()], { ipv6Portal: false });
   const text = conf(p).text;
-  const show = (JSON.parse(readFileSync(new URL('../fixtures/tgt/show-target.json', import.meta.url), 'utf8')) as { stdout: string }).stdout;
+  const show = fixture('tgt/show-target').stdout;
   const out = [
     `${MARK_FOR_TESTS} conf`, '600', Buffer.from(text).toString('base64'),
     `${MARK_FOR_TESTS} show`, '0', show,
