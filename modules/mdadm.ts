@@ -10,6 +10,7 @@ import { cmd, raw, sh, type Command } from '../lib/command.ts';
 import type { OsFamily } from '../lib/facts.ts';
 import { defineModule, exec, put, type Change, type Step } from '../lib/module.ts';
 import * as P from './mdadm/parse.ts';
+import * as C from './mdadm/conf.ts';
 import * as F from './mdadm/facts.ts';
 import type { MdadmFacts, MdadmOutput, MemberFacts } from './mdadm/facts.ts';
 
@@ -237,7 +238,7 @@ function memberChanges(p: MdadmParams, cur: Current, devs: Devices): Change[] {
 /** mdadm.conf holds exactly `line` for this array (null: none); then the initramfs is rebuilt if older. */
 function persistChanges(p: MdadmParams, f: MdadmFacts, line: string | null, uuid: string | null): Change[] {
   const path = f.configPath;
-  const next = P.editConf(f.conf ?? '', line, { device: mdDevice(p), uuid });
+  const next = C.editConf(f.conf ?? '', line, { device: mdDevice(p), uuid });
   const changes: Change[] = [];
   if (next !== null) {
     const summary = line ? `record ${mdDevice(p)} in ${path}` : `remove ${mdDevice(p)} from ${path}`;
@@ -257,7 +258,7 @@ function planPresent(p: MdadmParams, f: MdadmFacts): Change[] {
   const dev = mdDevice(p);
   const cur = current(p, f);
   if (!cur || mismatch(p, cur, devs.devices.length)) {
-    const line = P.arrayLine(dev, p.metadata ?? '1.2', F.superblockName(p.name, p.metadata ?? '1.2', p.homehost, f), f.freshUuid);
+    const line = C.arrayLine(dev, p.metadata ?? '1.2', F.superblockName(p.name, p.metadata ?? '1.2', p.homehost, f), f.freshUuid);
     return [createChange(p, f, devs, cur), ...persistChanges(p, f, line, f.freshUuid)];
   }
   const changes: Change[] = [];
@@ -267,7 +268,7 @@ function planPresent(p: MdadmParams, f: MdadmFacts): Change[] {
     changes.push({ summary, steps: [exec(cmd('mdadm', '--assemble', dev, ...run, `--uuid=${cur.uuid}`, ...cur.members))] });
   }
   changes.push(...memberChanges(p, cur, devs));
-  return [...changes, ...persistChanges(p, f, P.arrayLine(dev, cur.metadata ?? p.metadata ?? '1.2', cur.name, cur.uuid), cur.uuid)];
+  return [...changes, ...persistChanges(p, f, C.arrayLine(dev, cur.metadata ?? p.metadata ?? '1.2', cur.name, cur.uuid), cur.uuid)];
 }
 
 function planAbsent(p: MdadmParams, f: MdadmFacts): Change[] {

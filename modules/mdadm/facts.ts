@@ -6,11 +6,9 @@ import {
   describeBlkid,
   deviceUse,
   mdadmUuid,
-  parseConf,
   parseDetail,
   parseDetailExport,
   parseExamineExport,
-  parseInitramfsList,
   parseKeyValues,
   parseLsblk,
   parseMdstat,
@@ -20,12 +18,12 @@ import {
   type DetailExport,
   type DetailMember,
   type ExamineExport,
-  type InitramfsFile,
   type LsblkNode,
   type MdstatArray,
   type Section,
   type Sync,
 } from './parse.ts';
+import { parseConf, parseInitramfsList, type InitramfsFile } from './conf.ts';
 
 export interface MemberFacts {
   /** The path as listed in the params. */

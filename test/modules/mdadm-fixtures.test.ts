@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cmd, sh } from '../../lib/command.ts';
 import { framedScript, gatherScript, mdadm } from '../../modules/mdadm.ts';
 import * as P from '../../modules/mdadm/parse.ts';
+import * as C from '../../modules/mdadm/conf.ts';
 import * as F from '../../modules/mdadm/facts.ts';
 
 
@@ -202,7 +203,7 @@ test('the ARRAY line is written exactly as mdadm --detail --brief prints it', (t
   const brief = load('mdadm/detail-brief');
   const lines = ['detail-export-raid1', 'detail-export-raid5'].map((name) => {
     const e = P.parseDetailExport(load(`mdadm/${name}`).stdout);
-    return P.arrayLine(`/dev/md/${e.devname}`, e.metadata ?? '', e.name, e.uuid ?? '');
+    return C.arrayLine(`/dev/md/${e.devname}`, e.metadata ?? '', e.name, e.uuid ?? '');
   });
   t.is(`${lines.join('\n')}\n`, brief.stdout);
 });
@@ -210,15 +211,15 @@ test('the ARRAY line is written exactly as mdadm --detail --brief prints it', (t
 test('mdadm.conf: an up-to-date line is kept; a stale one is replaced in place; removal keeps the other lines', (t) => {
   const conf = `HOMEHOST <system>\nMAILADDR root\n${load('mdadm/detail-brief').stdout}`;
   const [data1, r5] = load('mdadm/detail-brief').stdout.trimEnd().split('\n') as [string, string];
-  t.is(P.editConf(conf, data1, { device: '/dev/md/data1', uuid: UUID1 }), null);
-  t.is(P.parseConf(conf).homehost, '<system>');
-  const fresh = P.arrayLine('/dev/md/data1', '1.2', 'sto1:data1', '0b5f8e9c-6a1d-4c2e-9f3a-7d8e1c2b4a6f');
-  t.is(P.editConf(conf, fresh, { device: '/dev/md/data1', uuid: UUID1 }), `HOMEHOST <system>\nMAILADDR root\n${fresh}\n${r5}\n`);
-  t.is(P.editConf(conf, null, { device: '/dev/md/data1', uuid: UUID1 }), `HOMEHOST <system>\nMAILADDR root\n${r5}\n`);
-  t.is(P.editConf('MAILADDR root', data1, { device: '/dev/md/data1', uuid: UUID1 }), `MAILADDR root\n${data1}\n`);
+  t.is(C.editConf(conf, data1, { device: '/dev/md/data1', uuid: UUID1 }), null);
+  t.is(C.parseConf(conf).homehost, '<system>');
+  const fresh = C.arrayLine('/dev/md/data1', '1.2', 'sto1:data1', '0b5f8e9c-6a1d-4c2e-9f3a-7d8e1c2b4a6f');
+  t.is(C.editConf(conf, fresh, { device: '/dev/md/data1', uuid: UUID1 }), `HOMEHOST <system>\nMAILADDR root\n${fresh}\n${r5}\n`);
+  t.is(C.editConf(conf, null, { device: '/dev/md/data1', uuid: UUID1 }), `HOMEHOST <system>\nMAILADDR root\n${r5}\n`);
+  t.is(C.editConf('MAILADDR root', data1, { device: '/dev/md/data1', uuid: UUID1 }), `MAILADDR root\n${data1}\n`);
   // Same words in another order, and a continuation line: the same entry.
   const reordered = `ARRAY /dev/md/data1 UUID=${UUID1.toUpperCase()}\n  name=sto1:data1 metadata=1.2\n`;
-  t.is(P.editConf(reordered, data1, { device: '/dev/md/data1', uuid: UUID1 }), null);
+  t.is(C.editConf(reordered, data1, { device: '/dev/md/data1', uuid: UUID1 }), null);
 });
 
 test('the gather script frames every section so that splitSections gets each output and exit code back (real sh)', (t) => {
