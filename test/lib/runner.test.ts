@@ -375,6 +375,27 @@ test('check mode: a task that needs an earlier planned change is "not plannable 
   t.is((await runPlaybook(alone, { inventory: s.inventory, connect: s.connect, check: true })).exitCode, 2);
 });
 
+test('check mode: params read from an earlier task\'s output that does not exist yet make the task "not plannable yet"', async (t) => {
+  const s = await setup(['a']);
+  t.teardown(s.cleanup);
+  const first = lineModule.task('create the file', (ctx) => ({ path: `${root(ctx)}/made`, line: 'a' }));
+  const needsOutput = lineModule.task('use its output', (ctx) => {
+    if (!ctx.result(first)?.lines) throw new Error('the file of "create the file" is not there');
+    return { path: `${root(ctx)}/made`, line: 'b' };
+  });
+  const book = playbook({ name: 'outputs', plays: [play({ name: 'p', hosts: 'all', tasks: [first, needsOutput] })] });
+  let out = '';
+  const check = await runPlaybook(book, { inventory: s.inventory, connect: s.connect, check: true, reporters: [new JsonReporter((x) => (out += x))] });
+  t.is(check.exitCode, 0);
+  t.regex(out, /not plannable before the changes planned above are made \(the file of \\"create the file\\" is not there\)/);
+  const real = await runPlaybook(book, { inventory: s.inventory, connect: s.connect });
+  t.is(real.exitCode, 0);
+  t.is(real.recap['a']?.changed, 2);
+  // Params that throw without reading any result are bad input: refused before any host is contacted.
+  const alone = playbook({ name: 'alone', plays: [play({ name: 'p', hosts: 'all', tasks: [lineModule.task('x', () => { throw new Error('no'); })] })] });
+  await t.throwsAsync(runPlaybook(alone, { inventory: s.inventory, connect: s.connect, check: true }), { message: /task "x": its params could not be computed: no/ });
+});
+
 test('progress: each step is announced just before it runs, not all at once before the first', async (t) => {
   const s = await setup(['h1']);
   t.teardown(s.cleanup);
