@@ -59,6 +59,8 @@ export {
   targetcli,
   planTargetcli,
   IQN_PATTERN,
+  lioWwid,
+  unitSerial,
   type TargetcliParams,
   type TargetcliFacts,
   type TargetcliOutput,

@@ -15,9 +15,11 @@ import { chapSchema as chapRules, type ChapRules } from './chap.ts';
 import { configfsDumpCommand } from './targetcli/dump.ts';
 import { emptyState, parseConfigfs, parseSaveconfig, pickledPref } from './targetcli/model.ts';
 import { planTargetcli, type TargetcliFacts, type TargetcliParams } from './targetcli/plan.ts';
+import { lioWwid } from './targetcli/wwn.ts';
 
 export type { TargetcliFacts, TargetcliParams } from './targetcli/plan.ts';
 export { planTargetcli } from './targetcli/plan.ts';
+export { lioWwid, unitSerial } from './targetcli/wwn.ts';
 
 /** IQN as RFC 3720 has it, with the reversed domain that targetcli insists on (iqn.2024-12.tp2.b3:data-chunk1). */
 export const IQN_PATTERN = '^iqn\\.[0-9]{4}-(0[1-9]|1[0-2])\\.[a-z0-9-]+(\\.[a-z0-9-]+)+(:[A-Za-z0-9.:_-]+)?$';
@@ -41,7 +43,7 @@ export function splitGather(stdout: string): { configfs: string; saved: string; 
 /** What later tasks read: the targets with their portals and who is logged in, and the backstores (no secrets). */
 export interface TargetcliOutput {
   readonly targets: readonly { readonly iqn: string; readonly portals: readonly string[]; readonly sessions: readonly string[] }[];
-  readonly backstores: readonly { readonly name: string; readonly type: string; readonly path: string }[];
+  readonly backstores: readonly { readonly name: string; readonly type: string; readonly path: string; readonly wwn: string | null; readonly wwid: string | null }[];
 }
 
 export const targetcli = defineModule<TargetcliParams, TargetcliFacts, TargetcliOutput>({
@@ -82,6 +84,12 @@ export const targetcli = defineModule<TargetcliParams, TargetcliFacts, Targetcli
             path: { type: 'string', pattern: '^/[^\\s=]*$', description: 'The device (block) or file (fileio).' },
             size: { type: 'string', pattern: '^[0-9]+[KMGTkmgt]?$', description: 'fileio: the size of the file to create (64M, 10G); an existing file keeps its size.' },
             writeBack: { type: 'boolean', description: 'fileio: write-back caching (default false: write-through).' },
+            wwn: {
+              type: 'string',
+              pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+              description:
+                "The unit serial number (a UUID; unitSerial('sto1/data-chunk1') derives one from a name). Initiators see the WWID lioWwid(wwn) (36001405 + its first 25 hex digits), so multipath aliases can be written before the LUN exists. Default: LIO picks a random one. A backstore with another serial is re-created.",
+            },
           },
         },
       },
@@ -190,7 +198,7 @@ echo ${MARK}; systemctl is-enabled ${where.service} 2>/dev/null; :`);
   output(_params, facts) {
     return {
       targets: [...facts.running.targets].map(([iqn, tpgs]) => ({ iqn, portals: [...tpgs.values()].flatMap((t) => t.portals), sessions: [...tpgs.values()].flatMap((t) => [...[...t.acls].filter(([, a]) => a.session).map(([i]) => i), ...t.dynamicSessions]) })),
-      backstores: [...facts.running.backstores.values()].map((b) => ({ name: b.name, type: b.plugin, path: b.dev })),
+      backstores: [...facts.running.backstores.values()].map((b) => ({ name: b.name, type: b.plugin, path: b.dev, wwn: b.wwn ?? null, wwid: b.wwn ? lioWwid(b.wwn) : null })),
     };
   },
 });

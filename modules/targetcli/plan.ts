@@ -17,6 +17,8 @@ export interface BackstoreParams {
   /** fileio: size of a file to create ('64M', '10G'); an existing file keeps its size. */
   size?: string;
   writeBack?: boolean;
+  /** The unit serial (VPD page 0x80), a UUID; the LUN's WWID follows from it (lioWwid). Default: LIO picks one. */
+  wwn?: string;
 }
 
 export interface ChapParams {
@@ -169,9 +171,10 @@ function planPresent(p: TargetcliParams, f: TargetcliFacts): Planned[] {
   for (const [key, b] of wanted) {
     const have = s.backstores.get(key);
     const type = b.type ?? 'block';
+    const wwn = b.wwn ? ` wwn=${b.wwn}` : '';
     const create = type === 'block'
-      ? line(`/backstores/block create name=${b.name} dev=${b.path}`)
-      : line(`/backstores/fileio create name=${b.name} file_or_dev=${b.path}${b.size ? ` size=${b.size}` : ''} write_back=${b.writeBack ?? false}`);
+      ? line(`/backstores/block create name=${b.name} dev=${b.path}${wwn}`)
+      : line(`/backstores/fileio create name=${b.name} file_or_dev=${b.path}${b.size ? ` size=${b.size}` : ''} write_back=${b.writeBack ?? false}${wwn}`);
     if (!have) {
       creates.push({ summary: `create backstore ${key} on ${b.path}`, lines: [create] });
       continue;
@@ -179,6 +182,7 @@ function planPresent(p: TargetcliParams, f: TargetcliFacts): Planned[] {
     const why = have.dev !== b.path ? `it uses ${have.dev}, not ${b.path}`
       : type === 'fileio' && b.writeBack !== undefined && have.writeBack !== b.writeBack ? `write_back is ${String(have.writeBack)}`
       : type === 'fileio' && b.size !== undefined && have.size !== undefined && have.size !== sizeBytes(b.size) ? `its size is ${have.size} bytes`
+      : b.wwn !== undefined && have.wwn !== undefined && have.wwn.toLowerCase() !== b.wwn.toLowerCase() ? `its unit serial is ${have.wwn}, not ${b.wwn}: initiators would see another WWID`
       : undefined;
     if (why) {
       replaced.add(key);

@@ -3,7 +3,8 @@
 import test from 'ava';
 import { fixture as recording } from '../helpers/fixtures.ts';
 import { configKey, parseConfigfs, parseSaveconfig, pickledPref, type LioState } from '../../modules/targetcli/model.ts';
-import { splitGather, targetcli, type TargetcliFacts } from '../../modules/targetcli.ts';
+import { lioWwid, splitGather, targetcli, unitSerial, type TargetcliFacts } from '../../modules/targetcli.ts';
+import { parseMapsJson } from '../../modules/multipath_conf.ts';
 import type { Change } from '../../lib/module.ts';
 
 const fixture = (name: string) => recording(`targetcli/${name}`);
@@ -256,4 +257,37 @@ test('plan: empty CHAP fields are written key="" (targetcli would take the next 
   const none = targetcli.plan(targetcli.validate({ ...p, targets: [{ ...p.targets[0], authentication: false }, p.targets[1]] }), facts(configfs('configfs-configured')));
   t.true(summaries(none).includes(`${T1}: ${CHUNK1}: remove CHAP`));
   t.regex(batchOf(none), /set auth userid="" password="" mutual_userid="" mutual_password=""\n/);
+});
+
+test('wwn: the recorded serial gives the WWID multipath recorded for that LUN', (t) => {
+  const state = configfs('configfs-session');
+  const maps = parseMapsJson(recording('multipath/maps-json').stdout);
+  const serials = [...state.backstores.values()].map((b) => b.wwn ?? '');
+  const wwids = maps.map((m) => m.wwid);
+  t.true(wwids.length > 0);
+  for (const w of wwids) t.true(serials.some((s) => s !== '' && lioWwid(s) === w), `${w} from one of ${serials.join(', ')}`);
+  t.throws(() => lioWwid('not-a-uuid'), { message: /not a LIO unit serial/ });
+});
+
+test('wwn: unitSerial is stable, UUID-shaped and differs by name', (t) => {
+  const a = unitSerial('sto1/data-chunk1');
+  t.is(a, unitSerial('sto1/data-chunk1'));
+  t.not(a, unitSerial('sto2/data-chunk1'));
+  t.regex(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.regex(lioWwid(a), /^36001405[0-9a-f]{25}$/);
+});
+
+test('plan: a wanted unit serial is passed at creation; another serial on the host re-creates the backstore', (t) => {
+  const have = [...configfs('configfs-configured').backstores.values()].find((b) => b.name === 'data1')?.wwn;
+  if (!have) return t.fail('the recorded backstore has a serial');
+  const p = recorded();
+  const same = targetcli.validate({ ...p, backstores: [{ name: 'data1', path: '/dev/md/data1', wwn: have.toUpperCase() }, p.backstores[1]] });
+  t.deepEqual(summaries(targetcli.plan(same, facts(configfs('configfs-configured')))), []);
+  const serial = unitSerial('sto1/data1');
+  const other = targetcli.validate({ ...p, backstores: [{ name: 'data1', path: '/dev/md/data1', wwn: serial }, p.backstores[1]] });
+  const changes = targetcli.plan(other, facts(configfs('configfs-configured')));
+  t.regex(summaries(changes)[0] ?? '', /re-create backstore block\/data1 \(its unit serial is/);
+  t.regex(batchOf(changes), new RegExp(`/backstores/block create name=data1 dev=/dev/md/data1 wwn=${serial}`));
+  t.regex(batchOf(targetcli.plan(other, facts(configfs('configfs-empty')))), new RegExp(`wwn=${serial}`));
+  t.throws(() => targetcli.validate({ backstores: [{ name: 'x', path: '/dev/md/x', wwn: 'abc' }] }), { message: /wwn/ });
 });
