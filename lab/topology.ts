@@ -26,8 +26,8 @@ const master: VmSpec = { name: 'master', memoryMiB: 1024, dataDisks: 0, dataDisk
 export const TOPOLOGIES: Readonly<Record<string, readonly VmSpec[]>> = {
   /** Seed 000: six machines. */
   full: [sto(1), sto(2), chunk(1), chunk(2), chunk(3), master],
-  /** One of each role, for fast iterations. */
-  small: [sto(1), chunk(1), master],
+  /** Both storage hosts, one chunk host (it reaches a target on each, over both networks) and the master. */
+  small: [sto(1), sto(2), chunk(1), master],
 };
 
 export function topology(name: string): readonly VmSpec[] {

@@ -18,7 +18,7 @@ import { pkg, setting } from '../../modules/index.ts';
 import { labConnections } from './connections.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-// CI and quick runs: sto1 + chunk1 + master; SANBOOK_LAB_TOPOLOGY=full for the six VMs of seed 000.
+// CI and quick runs: sto1 + sto2 + chunk1 + master; SANBOOK_LAB_TOPOLOGY=full for the six VMs of seed 000.
 const topologyName = process.env['SANBOOK_LAB_TOPOLOGY'] ?? 'small';
 let lab: Lab;
 const conns = labConnections(() => lab);
