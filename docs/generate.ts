@@ -5,8 +5,9 @@ import { moduleReference } from '../lib/reference.ts';
 import { command, copy, file, filesystem, mdadm, partition, pkg, query, service, setting, targetcli, template, tgt } from '../modules/index.ts';
 import { multipathConf, systemdMount } from '../modules/index.ts';
 import { iscsiadm } from '../modules/index.ts';
+import { failover } from '../modules/index.ts';
 
-export const documented = [command, file, copy, template, setting, pkg, service, query, partition, filesystem, mdadm, targetcli, tgt, multipathConf, systemdMount, iscsiadm];
+export const documented = [command, file, copy, template, setting, pkg, service, query, partition, filesystem, mdadm, targetcli, tgt, multipathConf, systemdMount, iscsiadm, failover];
 
 export function reference(): string {
   return moduleReference(

@@ -96,3 +96,14 @@ export {
   type IscsiadmFacts,
   type IscsiadmOutput,
 } from './iscsiadm.ts';
+export {
+  failover,
+  planFailover,
+  parseResultFile as parseFailoverResult,
+  failoverScript,
+  summarize as summarizeFailover,
+  type FailoverParams,
+  type FailoverFacts,
+  type FailoverOutput,
+  type FailoverResult,
+} from './failover.ts';
