@@ -354,3 +354,24 @@ test('write figures: failed, unfinished, the longest write and the longest time 
   });
   t.throws(() => parseWriteLog(['1 0 x 2 0']), { message: /not a time/ });
 });
+
+test('the result file of a real run on the lab (chunk1, eth2 cut 15 s) parses into its figures', (t) => {
+  const r = parseResultFile(fixture('failover/result-lab').stdout);
+  t.is(r.mount, '/mnt/data_chunk1');
+  t.is(r.interface, 'eth2');
+  t.is(r.downSeconds, 15);
+  t.true(r.passed);
+  t.is(r.lostWrites, 0);
+  t.is(r.writesFailed, 0);
+  t.is(r.writesCompleted, r.writesAttempted);
+  t.is(r.blocksVerified, r.writesCompleted);
+  // The recorded poll saw 4 of 4 paths, then 2 while eth2 was down, then 3, then 4 again.
+  t.is(r.lowestActivePaths, 2);
+  if (r.cutAt === null || r.restoredAt === null || r.settledAt === null) return t.fail('the cut is recorded');
+  t.true(r.restoredAt - r.cutAt >= 15_000 && r.restoredAt - r.cutAt < 17_000);
+  t.is(r.recoveryMs, r.settledAt - r.restoredAt);
+  // The writes stalled while the path was failing over: about the cut's length (noop 5 s + 5 s + recovery_tmo 5 s).
+  t.true(r.longestWriteMs > 10_000, String(r.longestWriteMs));
+  t.deepEqual(r.pathsAfter?.map((m) => `${m.name} ${m.active}/${m.total}`).sort(), ['data_chunk1 2/2', 'data_chunk2 2/2']);
+  t.regex(summarize(r), /^passed: eth2 down 15 s under \/mnt\/data_chunk1: (\d+) writes, \1 completed, 0 failed, 0 unfinished, 0 lost/);
+});

@@ -285,3 +285,63 @@ test.serial('logging out of the mounted target is refused without force, naming 
   t.is((await sessions()).length, 4);
   t.deepEqual(await maps(), { data_chunk1: '2/2', data_chunk2: '2/2' });
 });
+
+test.serial('a CHAP secret changed by hand in a node record is corrected by the next run', async (t) => {
+  await out(CHUNK, sh`iscsiadm -m node -T ${TARGET} -p 10.3.2.2:3260 -o update -n node.session.auth.password -v changed-by-hand-1`);
+  const r = await run(chain(SEED_SETTINGS));
+  t.is(r.exitCode, 0, JSON.stringify(r.ended));
+  t.deepEqual(changed(r.ended).map((e) => e.task), ['initiator name, iscsid.conf, discovery and logins']);
+  t.false(JSON.stringify(r.ended).includes(SECRET), 'the secret reached the output');
+  const file = await out(CHUNK, sh`cat /etc/iscsi/nodes/${TARGET}/10.3.2.2,3260,1/default`);
+  t.regex(file, new RegExp(`^node\\.session\\.auth\\.password = ${SECRET}$`, 'm'));
+});
+
+test.serial('a wrong filesystem mounted over /mnt/data_chunk2 is reported, refused without force, and replaced with force', async (t) => {
+  await out(CHUNK, sh`mount -t tmpfs -o size=1M intruder /mnt/data_chunk2`);
+  const r = await run(chain(SEED_SETTINGS));
+  t.is(r.exitCode, 2);
+  const failed = r.ended.find((e) => e.status === 'failed');
+  t.is(failed?.task, 'mount /mnt/data_chunk2');
+  t.regex(failed?.message ?? '', /refused destructive change/);
+  t.regex(failed?.message ?? '', /tmpfs/);
+  const v = VOLUMES[1];
+  if (!v) return t.fail();
+  const node = `/dev/mapper/${v.alias}-part1`;
+  const fix = playbook({ name: 'fix', plays: [play({ name: 'chunk1', hosts: CHUNK, tasks: [systemdMount.task('mount /mnt/data_chunk2', { where: v.where, what: node, type: 'xfs' }, { force: true }) as Task] })] });
+  const fixed = await run(fix);
+  t.is(fixed.exitCode, 0, JSON.stringify(fixed.ended));
+  t.regex(await mounts(), new RegExp(`^${v.where} ${node} xfs$`, 'm'));
+  t.is((await out(CHUNK, sh`findmnt -n -o FSTYPE --mountpoint /mnt/data_chunk2 | sort -u`)).trim(), 'xfs', 'tmpfs still mounted there');
+  t.is((await out(CHUNK, sh`sha256sum /mnt/data_chunk2/data | cut -d' ' -f1`)).trim(), (await out(CHUNK, sh`cat /root/data.sum`)).trim());
+  const again = await run(chain(SEED_SETTINGS));
+  t.deepEqual(changed(again.ended), []);
+});
+
+test.serial('state absent: the mounts are unmounted and their units removed; then, with force, the sessions logged out and the records deleted', async (t) => {
+  const book = (force: boolean): Playbook =>
+    playbook({
+      name: 'teardown',
+      plays: [
+        play({
+          name: 'chunk1',
+          hosts: CHUNK,
+          tasks: [
+            ...VOLUMES.map((v) => systemdMount.task(`unmount ${v.where}`, { where: v.where, state: 'absent' }) as Task),
+            iscsiadm.task('log out and forget', { targets: [{ iqn: TARGET, state: 'absent' }] }, { force }) as Task,
+          ],
+        }),
+      ],
+    });
+  const refused = await run(book(false));
+  t.is(refused.exitCode, 2);
+  t.is(refused.ended.find((e) => e.status === 'failed')?.task, 'log out and forget', 'multipath still holds the disks');
+  t.is(await mounts(), '');
+  t.is((await out(CHUNK, sh`ls /etc/systemd/system/ | grep -c '^mnt-data_chunk' || true`)).trim(), '0');
+  const forced = await run(book(true));
+  t.is(forced.exitCode, 0, JSON.stringify(forced.ended));
+  t.deepEqual(await sessions(), []);
+  t.is((await out(CHUNK, sh`ls /etc/iscsi/nodes | wc -l`)).trim(), '0');
+  const again = await run(book(false));
+  t.is(again.exitCode, 0);
+  t.deepEqual(changed(again.ended), []);
+});
