@@ -3,8 +3,13 @@
  * dnf/yum (RHEL family), chosen from the host facts.
  *
  * gather is one round trip: apt: `dpkg-query -W` for the names (plus `apt-cache policy` for latest, and
- * whether the package lists exist); dnf/yum: `rpm -q`. Names must be real package names (a virtual name
- * is never "installed" by dpkg-query, so it cannot converge).
+ * whether the package lists exist); dnf/yum: `rpm -q` (plus `dnf repoquery --upgrades` for latest). Names must
+ * be real package names (a virtual name or an rpm "provides" is never "installed" by dpkg-query or rpm -q, so
+ * it cannot converge).
+ *
+ * dnf refreshes expired repository metadata by itself (metadata_expire), so the latest query may download
+ * metadata into dnf's cache: that is dnf's cache, not the host's configuration. apt never does: its lists are
+ * read as they are, and refreshed only by updateCache or when they are missing.
  */
 import { cmd, sh, type Command } from '../lib/command.ts';
 import type { PackageManager } from '../lib/facts.ts';
@@ -24,7 +29,10 @@ export interface PackageInfo {
   readonly installed: string | null;
   /** dpkg's db:Status-Abbrev (e.g. 'ii ', 'rc '), or 'rpm' for rpm; null when the manager does not know it. */
   readonly status: string | null;
-  /** The version apt would install (latest only; null: none available; undefined: not asked). */
+  /**
+   * The version an install would bring (latest only; undefined: not asked). apt: its candidate (null: none
+   * available). dnf: the newest upgrade, or the installed version when there is none (null: not installed).
+   */
   readonly candidate?: string | null;
 }
 
@@ -37,7 +45,10 @@ export interface PackageFacts {
 
 const MARK = '@@sanbook-package@@';
 export const DPKG_FORMAT = '${Package}\\t${db:Status-Abbrev}\\t${Version}\\n';
-export const RPM_FORMAT = '%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{ARCH}\\n';
+/** rpm -q format: name, [epoch:]version-release (as dnf's %{evr} prints it), arch. */
+export const RPM_FORMAT = '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n';
+/** dnf repoquery --qf format (dnf ends each line itself). */
+export const REPOQUERY_FORMAT = '%{name}\\t%{evr}\\t%{arch}';
 const APT_OPTS = ['-y', '-q', '-o', 'DPkg::Lock::Timeout=300'] as const;
 
 export function namesOf(p: PackageParams): string[] {
@@ -54,6 +65,21 @@ export function aptPolicyCommand(names: readonly string[]): Command {
 
 export function rpmQueryCommand(names: readonly string[]): Command {
   return cmd('rpm', '-q', '--qf', RPM_FORMAT, '--', names);
+}
+
+/** The newest upgrade of each installed name that has one (names not installed print nothing). */
+export function dnfUpgradesCommand(names: readonly string[]): Command {
+  return cmd('dnf', '-q', 'repoquery', '--upgrades', '--latest-limit', '1', '--qf', REPOQUERY_FORMAT, '--', names);
+}
+
+/**
+ * The dnf/yum gather script. rpm -q exits with the number of names that are not installed, and prints
+ * "package NAME is not installed" for each: its stderr joins its stdout so that any other line is an error.
+ */
+export function rpmGatherCommand(names: readonly string[], latest: boolean): Command {
+  const upgrades = latest ? sh`${dnfUpgradesCommand(names)}; echo ${MARK} repoquery $?` : sh`:`;
+  return sh`${rpmQueryCommand(names)} 2>&1; echo ${MARK} rpm $?
+${upgrades}`;
 }
 
 /** The apt gather script: sections separated by marker lines carrying each tool's exit code. */
@@ -107,7 +133,9 @@ export function parseAptPolicy(stdout: string): Map<string, { installed: string 
   return out;
 }
 
-/** rpm -q --qf RPM_FORMAT output -> package -> version-release (multiple arches: the first). */
+const RPM_ARCHES = ['noarch', 'x86_64', 'i686', 'aarch64', 'ppc64le', 's390x'];
+
+/** rpm -q --qf RPM_FORMAT (or repoquery REPOQUERY_FORMAT) output -> name -> [epoch:]version-release (first arch). */
 export function parseRpmQuery(stdout: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of stdout.split('\n')) {
@@ -116,6 +144,17 @@ export function parseRpmQuery(stdout: string): Map<string, string> {
     if (!out.has(f[0])) out.set(f[0], f[1]);
   }
   return out;
+}
+
+/** Lines of rpm -q output that are neither a package nor "package NAME is not installed": errors. */
+export function rpmErrors(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => l.trim() !== '' && l.split('\t').length !== 3 && !/^package \S+ is not installed$/.test(l));
+}
+
+/** The row of a name given as NAME or NAME.ARCH (rpm -q accepts both and prints the bare NAME). */
+function rowOf<T>(rows: Map<string, T>, name: string): T | undefined {
+  const dot = name.lastIndexOf('.');
+  return rows.get(name) ?? (dot > 0 && RPM_ARCHES.includes(name.slice(dot + 1)) ? rows.get(name.slice(0, dot)) : undefined);
 }
 
 /** The lines between the previous marker (or the start) and `MARK tool CODE`, and CODE. */
@@ -147,13 +186,21 @@ export function parseAptGather(stdout: string, names: readonly string[], latest:
   return { manager: 'apt', packages, listsPresent: stdout.split('\n').includes(`${MARK} lists`) };
 }
 
-/** Parse `rpm -q` output for the names (missing ones print "package NAME is not installed"). */
-export function parseRpmGather(stdout: string, names: readonly string[], manager: 'dnf' | 'yum'): PackageFacts {
-  const rows = parseRpmQuery(stdout);
+/** Parse the dnf/yum gather script's output (rpmGatherCommand). */
+export function parseRpmGather(stdout: string, names: readonly string[], manager: 'dnf' | 'yum', latest = false): PackageFacts {
+  const rpm = section(stdout, 'rpm');
+  if (!rpm) throw new Error('rpm -q printed no result');
+  const errors = rpmErrors(rpm.text);
+  if (errors.length > 0) throw new Error(`rpm -q failed (exit ${rpm.exitCode}): ${errors.join('; ')}`);
+  const rows = parseRpmQuery(rpm.text);
+  const query = latest ? section(stdout, 'repoquery') : undefined;
+  if (latest && (!query || query.exitCode !== 0)) throw new Error(`dnf repoquery --upgrades failed (exit ${query?.exitCode ?? '?'})`);
+  const upgrades = query ? parseRpmQuery(query.text) : undefined;
   const packages: Record<string, PackageInfo> = {};
   for (const name of names) {
-    const version = rows.get(name) ?? null;
-    packages[name] = { installed: version, status: version === null ? null : 'rpm' };
+    const installed = rowOf(rows, name) ?? null;
+    const info: PackageInfo = { installed, status: installed === null ? null : 'rpm' };
+    packages[name] = upgrades ? { ...info, candidate: rowOf(upgrades, name) ?? installed } : info;
   }
   return { manager, packages, listsPresent: true };
 }
@@ -176,8 +223,8 @@ export function planPackage(p: PackageParams, f: PackageFacts): Change[] {
       : cmd(f.manager, 'remove', '-y', '-q', '--', present);
     return [{ summary: `remove ${present.join(', ')}`, steps: [exec(remove)] }];
   }
-  if (state === 'latest' && !apt) {
-    throw new Error(`state: latest is not supported with ${f.manager} yet (use present, or a command task)`);
+  if (state === 'latest' && f.manager === 'yum') {
+    throw new Error('state: latest needs dnf (yum 3 has no repoquery --upgrades): use present, or a command task');
   }
   const missing = names.filter((n) => info(n).installed === null);
   const outdated = state === 'latest' ? names.filter((n) => {
@@ -193,16 +240,30 @@ export function planPackage(p: PackageParams, f: PackageFacts): Change[] {
     }
     steps.push(exec(aptInstall(p, wanted).with({ timeoutMs: INSTALL_TIMEOUT_MS })));
   } else {
-    if (p.updateCache) steps.push(exec(cmd(f.manager, 'makecache', '-q')));
-    const weak = p.installRecommends === false ? ['--setopt=install_weak_deps=False'] : [];
-    steps.push(exec(cmd(f.manager, 'install', '-y', '-q', ...weak, '--', ...wanted).with({ timeoutMs: INSTALL_TIMEOUT_MS })));
+    steps.push(...(p.updateCache ? rpmCacheSteps(f.manager) : []));
+    // dnf install also upgrades a name that is installed at an older version (recorded: dnf-install-upgrade).
+    steps.push(exec(cmd(f.manager, 'install', '-y', '-q', ...weakDeps(p, f.manager), '--', ...wanted).with({ timeoutMs: INSTALL_TIMEOUT_MS })));
   }
   const words = [
     ...(missing.length > 0 ? [`install ${missing.map((n) => (info(n).candidate ? `${n} (${info(n).candidate})` : n)).join(', ')}`] : []),
     ...(outdated.length > 0 ? [`upgrade ${outdated.map((n) => `${n} (${info(n).installed} -> ${info(n).candidate})`).join(', ')}`] : []),
   ];
-  const refresh = apt && (p.updateCache || !f.listsPresent) ? ' (after apt-get update)' : '';
+  const refresh = apt && (p.updateCache || !f.listsPresent) ? ' (after apt-get update)' : !apt && p.updateCache ? ` (after ${f.manager} makecache)` : '';
   return [{ summary: `${words.join('; ')}${refresh}`, steps }];
+}
+
+/** dnf's weak dependencies (Recommends) follow installRecommends; yum 3 has none. */
+function weakDeps(p: PackageParams, manager: 'dnf' | 'yum'): string[] {
+  if (manager === 'yum' || p.installRecommends === undefined) return [];
+  return [`--setopt=install_weak_deps=${p.installRecommends ? 'True' : 'False'}`];
+}
+
+/** Refresh the metadata even when it has not expired (a plain makecache keeps metadata that has not). */
+export function rpmCacheSteps(manager: 'dnf' | 'yum', repo?: string): Step[] {
+  const only = repo === undefined ? [] : [`--disablerepo=*`, `--enablerepo=${repo}`];
+  return manager === 'dnf'
+    ? [exec(cmd('dnf', 'makecache', '-q', '--refresh', ...only))]
+    : [exec(cmd('yum', 'clean', 'expire-cache', '-q', ...only)), exec(cmd('yum', 'makecache', '-q', ...only))];
 }
 
 /**
@@ -234,17 +295,18 @@ export const pkg = defineModule<PackageParams, PackageFacts>({
       state: {
         enum: ['present', 'absent', 'latest'],
         default: 'present',
-        description: "present: installed (any version); absent: removed (config files kept); latest: at apt's candidate version (apt only).",
+        description:
+          "present: installed (any version); absent: removed (apt keeps config files); latest: at apt's candidate version, or with no upgrade left in `dnf repoquery --upgrades` (dnf; not yum 3).",
       },
       updateCache: {
         type: 'boolean',
         default: false,
         description:
-          'Refresh the package lists (apt-get update / dnf makecache) before installing. It runs only when something is to be installed; apt lists that are missing are always refreshed first.',
+          'Refresh the package lists (apt-get update / dnf makecache --refresh) before installing. It runs only when something is to be installed; apt lists that are missing are always refreshed first (dnf refreshes expired metadata by itself).',
       },
       installRecommends: {
         type: 'boolean',
-        description: "Install recommended (weak) dependencies; default: the manager's own setting.",
+        description: "Install recommended (weak) dependencies (apt: --[no-]install-recommends; dnf: --setopt=install_weak_deps); default: the manager's own setting.",
       },
     },
   },
@@ -261,10 +323,16 @@ export const pkg = defineModule<PackageParams, PackageFacts>({
         throw new Error(`cannot query packages on ${ctx.host}: ${(e as Error).message}: ${r.stderr.trim()}`);
       }
     }
-    const r = await conn.exec(rpmQueryCommand(names));
-    // rpm -q exits with the number of names that are not installed; anything else on stderr is an error.
-    if (r.stderr.trim() !== '') throw new Error(`rpm -q failed on ${ctx.host}: ${r.stderr.trim()}`);
-    return parseRpmGather(r.stdout, names, manager);
+    const latest = params.state === 'latest';
+    if (latest && manager === 'yum') {
+      throw new Error(`package: state: latest needs dnf, and ${ctx.host} has only yum (yum 3 has no repoquery --upgrades)`);
+    }
+    const r = await conn.exec(rpmGatherCommand(names, latest));
+    try {
+      return parseRpmGather(r.stdout, names, manager, latest);
+    } catch (e) {
+      throw new Error(`cannot query packages on ${ctx.host}: ${(e as Error).message}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`);
+    }
   },
   plan: planPackage,
 });
