@@ -6,8 +6,11 @@ import { command, copy, file, filesystem, mdadm, partition, pkg, query, service,
 import { multipathConf, systemdMount } from '../modules/index.ts';
 import { iscsiadm } from '../modules/index.ts';
 import { failover } from '../modules/index.ts';
+import { firewalld } from '../modules/index.ts';
+import { repository } from '../modules/index.ts';
+import { moosefsMaster, moosefsChunkserver, moosefsMetalogger, moosefsCgiserv, moosefsClient, moosefsFacts } from '../modules/index.ts';
 
-export const documented = [command, file, copy, template, setting, pkg, service, query, partition, filesystem, mdadm, targetcli, tgt, multipathConf, systemdMount, iscsiadm, failover];
+export const documented = [command, file, copy, template, setting, pkg, repository, service, query, partition, filesystem, mdadm, targetcli, tgt, multipathConf, systemdMount, iscsiadm, failover, firewalld, moosefsMaster, moosefsChunkserver, moosefsMetalogger, moosefsCgiserv, moosefsClient, moosefsFacts];
 
 export function reference(): string {
   return moduleReference(
