@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { UserError } from './errors.ts';
 import type { Reporter } from './events.ts';
 import { loadInventory } from './inventory.ts';
-import type { Playbook } from './playbook.ts';
+import { isPlaybookFactory, type Playbook, type PlaybookFactory } from './playbook.ts';
 import { JsonReporter } from './report/json.ts';
 import { ListrReporter } from './report/listr.ts';
 import { PlainReporter } from './report/plain.ts';
@@ -78,7 +78,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   };
 }
 
-export function helpText(book: Playbook, program: string): string {
+export function helpText(book: Playbook | PlaybookFactory, program: string): string {
   return `${book.name}${book.description ? `: ${book.description}` : ''}
 
 usage: npx tsx ${program} [options]
@@ -94,8 +94,7 @@ usage: npx tsx ${program} [options]
   -v, --verbose          show commands (-vv: each command as it runs)
   -h, --help             this help
 
-plays:
-${book.plays.map((p, i) => `  ${i + 1}. ${p.name} [${p.hosts}] (${p.tasks.length} tasks)`).join('\n')}
+${isPlaybookFactory(book) ? 'plays: built from the inventory (their tasks depend on its hosts)' : `plays:\n${book.plays.map((p, i) => `  ${i + 1}. ${p.name} [${p.hosts}] (${p.tasks.length} tasks)`).join('\n')}`}
 
 exit codes: 0 ok, 1 bad input, 2 a task failed, 4 a host was unreachable, 130 interrupted
 `;
@@ -108,16 +107,17 @@ export function chooseReporter(options: CliOptions, isTTY: boolean): Reporter {
 }
 
 /** Run a playbook from command-line arguments; returns the exit code. */
-export async function main(book: Playbook, argv: readonly string[] = process.argv.slice(2), program = 'playbook.ts'): Promise<number> {
+export async function main(source: Playbook | PlaybookFactory, argv: readonly string[] = process.argv.slice(2), program = 'playbook.ts'): Promise<number> {
   try {
     const options = parseCli(argv);
     if (options.help) {
-      process.stdout.write(helpText(book, program));
+      process.stdout.write(helpText(source, program));
       return 0;
     }
-    const path = options.inventory ?? book.defaultInventory;
+    const path = options.inventory ?? source.defaultInventory;
     if (path === undefined) throw new UserError('no inventory given: use -i FILE');
     const inventory = await loadInventory(path);
+    const book = isPlaybookFactory(source) ? source.build(inventory) : source;
     // Ctrl-C once: finish the running task, start no other, print the recap. Twice: stop at once.
     const abort = new AbortController();
     const onInterrupt = (): void => {
@@ -161,7 +161,7 @@ export function isMain(metaUrl: string): boolean {
 }
 
 /** End a playbook file with this: runs the CLI only when the file is the program. */
-export async function runIfMain(book: Playbook, metaUrl: string): Promise<void> {
+export async function runIfMain(book: Playbook | PlaybookFactory, metaUrl: string): Promise<void> {
   if (!isMain(metaUrl)) return;
   const program = process.argv[1] ? process.argv[1].replace(`${process.cwd()}/`, '') : 'playbook.ts';
   process.exitCode = await main(book, process.argv.slice(2), program);

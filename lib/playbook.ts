@@ -2,6 +2,7 @@
  * Plays and playbooks: plain typed data. A playbook module exports its playbook and runs it only when it is
  * the program being run (see cli.ts), so users can import and compose playbooks in their own scripts.
  */
+import type { Inventory } from './inventory.ts';
 import type { Task } from './module.ts';
 import { UserError } from './errors.ts';
 
@@ -29,6 +30,21 @@ export interface Playbook {
    * or mistyped variable is an error naming the host and the field.
    */
   readonly varsSchema?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A playbook whose plays depend on the inventory (one RAID array per chunk host, say): what it is called and
+ * where its inventory is are known before, its plays once the inventory is loaded. `main()` takes either form.
+ */
+export interface PlaybookFactory {
+  readonly name: string;
+  readonly description?: string;
+  readonly defaultInventory?: string;
+  build(inventory: Inventory): Playbook;
+}
+
+export function isPlaybookFactory(book: Playbook | PlaybookFactory): book is PlaybookFactory {
+  return typeof (book as PlaybookFactory).build === 'function';
 }
 
 function checkTasks(play: Play): void {
