@@ -38,7 +38,7 @@ export class HostContexts {
   context(host: string, play: Play | undefined, preflight = false): TaskContext {
     const inv = this.#inventory;
     const entry = inv.host(host);
-    const facts = this.#facts.get(host);
+    const allFacts = this.#facts;
     const results = this.#results;
     const playHosts = play ? inv.select(play.hosts) : inv.select('all');
     return {
@@ -46,6 +46,8 @@ export class HostContexts {
       vars: entry.vars,
       groups: entry.groups,
       get facts(): HostFacts {
+        // Read when asked: the context is made before the host is connected and its facts gathered.
+        const facts = allFacts.get(host);
         if (!facts) throw new NotYetKnown(`the facts of ${host} are gathered when the run reaches it`);
         return facts;
       },

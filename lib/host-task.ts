@@ -59,6 +59,13 @@ export function resolveParams(task: Task, ctx: TaskContext): unknown {
 
 export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
   const { task, ctx } = env;
+  // Connect (and gather the host's facts) first: `when` and params may read ctx.facts.
+  try {
+    await env.connection();
+  } catch (e) {
+    if (e instanceof ConnectionError) return { status: 'unreachable', changes: [], message: maskSecrets(e.message) };
+    return failure(`${(e as Error).message}`);
+  }
   try {
     if (task.when && !task.when(ctx)) return { status: 'skipped', changes: [], message: 'condition is false' };
   } catch (e) {

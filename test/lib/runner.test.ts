@@ -425,3 +425,16 @@ test('progress: each step is announced just before it runs, not all at once befo
   t.is(r.exitCode, 0);
   t.deepEqual(seen, [false, true], 'the second step was announced before the first had run');
 });
+
+test("the first task of a host may read the host's facts in its params and its condition", async (t) => {
+  const s = await setup(['a']);
+  t.teardown(s.cleanup);
+  const book = playbook({
+    name: 'facts first',
+    plays: [play({ name: 'p', hosts: 'all', tasks: [lineModule.task('by family', (ctx) => ({ path: `${root(ctx)}/family`, line: ctx.facts.os.family }), { when: (ctx) => ctx.facts.os.family !== 'alpine' })] })],
+  });
+  const r = await runPlaybook(book, { inventory: s.inventory, connect: s.connect });
+  t.is(r.exitCode, 0);
+  t.is(r.recap['a']?.changed, 1);
+  t.regex(await readFile(join(s.dir, 'a', 'family'), 'utf8'), /^(debian|redhat|arch|suse|other)\n$/);
+});
