@@ -41,6 +41,7 @@ import {
   type MoosefsChunkserverFacts,
   type MoosefsClientFacts,
   type MoosefsMasterFacts,
+  allAtGoal,
 } from '../../modules/moosefs.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { runStubbed, type Stubs } from '../helpers/blockdev-stubs.ts';
@@ -565,4 +566,16 @@ test('every MooseFS module: a closed schema, camelCase params, each described; e
   t.throws(() => moosefsChunkserver.validate({ masterHost: 'm', disks: ['/mnt/a'], masterMetaid: 'xyz' }));
   t.throws(() => moosefsChunkserver.validate({ masterHost: 'm', disks: ['/mnt/a'], leaveSpaceDefault: '5 GiB' }));
   t.is(String(moosefsChunkserver.validate({ masterHost: 'm', disks: ['/mnt/a'], authCode: 'cluster-code-1' }).authCode), '***');
+});
+
+test('mfscli on the san playbook\'s cluster (recorded on the lab): 3 chunkservers, 2 disks each, every chunk at its goal', (t) => {
+  const r = mfscli('cluster-3-chunkservers');
+  t.is(r.masterError, null);
+  t.deepEqual(r.errors, []);
+  t.deepEqual(r.chunkservers.map((c) => `${c.host}:${c.port} ${c.version}`), ['10.3.1.101:9422 3.0.117', '10.3.1.102:9422 3.0.117', '10.3.1.103:9422 3.0.117']);
+  t.deepEqual([...new Set(r.disks.map((d) => d.path))].sort(), ['/mnt/data_chunk1/', '/mnt/data_chunk2/']);
+  t.is(r.disks.length, 6);
+  t.true(r.disks.every((d) => d.status.includes('ok') && (d.total ?? 0) > (d.used ?? 0)));
+  t.true(allAtGoal(r));
+  t.deepEqual(r.copies, [{ goal: 2, copies: 2, chunks: 1 }]);
 });
