@@ -21,7 +21,9 @@ export const STORAGE_NETWORKS = [
 
 const sto = (n: number): VmSpec => ({ name: `sto${n}`, memoryMiB: 512, dataDisks: 10, dataDiskMiB: 512, octet: n, groups: ['storage'] });
 const chunk = (n: number): VmSpec => ({ name: `chunk${n}`, memoryMiB: 512, dataDisks: 0, dataDiskMiB: 0, octet: 100 + n, groups: ['chunks'] });
-const master: VmSpec = { name: 'master', memoryMiB: 1024, dataDisks: 0, dataDiskMiB: 0, octet: 100, groups: ['master'] };
+// 1.5 GiB: mfsmaster holds ~500 MiB and the MooseFS client mount (mfsmount) on the same VM ~270 MiB; with 1 GiB
+// the san playbook's re-run found the master (no swap) thrashing (19 MiB available, mfscli timed out).
+const master: VmSpec = { name: 'master', memoryMiB: 1536, dataDisks: 0, dataDiskMiB: 0, octet: 100, groups: ['master'] };
 
 export const TOPOLOGIES: Readonly<Record<string, readonly VmSpec[]>> = {
   /** Seed 000: six machines. */
