@@ -205,7 +205,12 @@ export async function labStatus(projectRoot: string): Promise<{ state: LabState;
   return { state, vms };
 }
 
-/** Reboot a VM from inside (systemctl reboot) and wait until it is back with a new boot id. */
+/**
+ * Reboot a VM from inside (systemctl reboot) and wait until it is back with a new boot id and its boot has finished
+ * (`systemctl is-system-running --wait`: every unit of the boot transaction has started or failed). SSH answers
+ * before the iSCSI logins, multipath maps and remote mounts of the boot are done; a test that looked then would
+ * see a half-booted host.
+ */
 export async function rebootVm(lab: Lab, name: string, timeoutMs = 420_000): Promise<number> {
   const rt = lab.vms.find((v) => v.spec.name === name);
   if (!rt) throw new Error(`no VM named ${name} in the lab (${lab.vms.map((v) => v.spec.name).join(', ')})`);
@@ -220,8 +225,13 @@ export async function rebootVm(lab: Lab, name: string, timeoutMs = 420_000): Pro
     await waitForSsh(rt, lab.paths, Math.max(1_000, deadline - Date.now()));
     const c = await sshTo(rt, lab.paths);
     const after = (await c.exec(sh`cat /proc/sys/kernel/random/boot_id`)).stdout.trim();
+    if (after !== before) {
+      const left = Math.max(10, Math.round((deadline - Date.now()) / 1000));
+      await c.exec(sh`systemctl is-system-running --wait`, { timeoutMs: left * 1000 }).catch(() => undefined);
+      await c.close();
+      return Date.now() - t;
+    }
     await c.close();
-    if (after !== before) return Date.now() - t;
     if (Date.now() > deadline) throw new Error(`${name} did not reboot within ${Math.round(timeoutMs / 1000)} s`);
   }
 }
