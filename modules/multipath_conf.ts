@@ -18,7 +18,7 @@ import { Command, sh } from '../lib/command.ts';
 import { defineModule } from '../lib/module.ts';
 import { SECTION_FUNCTION, MARK, sectionOf, splitSections } from './blockdev.ts';
 import { parseFileContent, readFileCommand } from './copy.ts';
-import { DEFAULTS_KEYS, DEVICE_KEYS, KEYWORDS, MULTIPATH_KEYS, sectionSchema } from './multipath/conf.ts';
+import { DEFAULTS_KEYS, DEVICE_KEYS, KEYWORDS, MULTIPATH_KEYS, OVERRIDES_KEYS, sectionSchema } from './multipath/conf.ts';
 import { isActive, parseMapsJson, parseMultipathLl, type MultipathMap } from './multipath/maps.ts';
 import { DEFAULT_PATH, planMultipathConf, type MultipathConfFacts, type MultipathConfParams } from './multipath/plan.ts';
 import { parseSystemctlShow, showCommand } from './service.ts';
@@ -154,6 +154,11 @@ export const multipathConf = defineModule<MultipathConfParams, MultipathConfFact
         description: 'The devices section: settings by vendor/product, over the built-in hardware table (e.g. LIO-ORG with ALUA).',
         items: sectionSchema(DEVICE_KEYS, ['vendor', 'product'], 'A device entry.', vendorProduct),
       },
+      overrides: sectionSchema(
+        OVERRIDES_KEYS,
+        [],
+        "The overrides section: settings over every device entry, the built-in hardware table's included. A device setting put in defaults loses to the table: multipath-tools 0.9.4 gives LIO-ORG no_path_retry 12 (60 s of queueing), so seed 000's defaults no_path_retry 100 never applied; put it here.",
+      ),
       multipaths: {
         type: 'array',
         description: 'The multipaths section: settings and alias of one map, by WWID (multipathd show maps json: uuid).',

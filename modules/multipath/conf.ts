@@ -33,6 +33,8 @@ export interface MultipathConfModel {
   blacklist?: BlacklistSection;
   blacklistExceptions?: BlacklistSection;
   devices?: (DeviceEntry & { extra?: Record<string, ConfValue> })[];
+  /** Settings over every device entry, built-in ones included (the hardware table's LIO-ORG entry sets no_path_retry 12, which beats defaults). */
+  overrides?: Section & { extra?: Record<string, ConfValue> };
   multipaths?: (MultipathEntry & { extra?: Record<string, ConfValue> })[];
 }
 
@@ -87,6 +89,8 @@ export const KEYWORDS: Readonly<Record<string, Record<string, unknown>>> = {
 
 export const DEFAULTS_KEYS = ['verbosity', 'polling_interval', 'max_polling_interval', 'user_friendly_names', 'find_multipaths', 'find_multipaths_timeout', 'path_grouping_policy', 'path_selector', 'path_checker', 'prio', 'prio_args', 'features', 'failback', 'no_path_retry', 'rr_weight', 'rr_min_io_rq', 'fast_io_fail_tmo', 'dev_loss_tmo', 'max_fds', 'queue_without_daemon', 'flush_on_last_del', 'retain_attached_hw_handler', 'detect_prio', 'detect_checker', 'skip_kpartx', 'deferred_remove', 'uid_attribute', 'alias_prefix', 'enable_foreign'] as const;
 export const DEVICE_KEYS = ['vendor', 'product', 'revision', 'product_blacklist', 'alias_prefix', 'path_grouping_policy', 'uid_attribute', 'path_selector', 'path_checker', 'prio', 'prio_args', 'features', 'hardware_handler', 'rr_weight', 'failback', 'no_path_retry', 'rr_min_io_rq', 'fast_io_fail_tmo', 'dev_loss_tmo', 'flush_on_last_del', 'user_friendly_names', 'retain_attached_hw_handler', 'detect_prio', 'detect_checker', 'skip_kpartx', 'deferred_remove'] as const;
+/** What the overrides section takes: a device entry's settings, less what names a device or needs one. */
+export const OVERRIDES_KEYS = DEVICE_KEYS.filter((k) => !['vendor', 'product', 'revision', 'product_blacklist', 'hardware_handler'].includes(k));
 export const MULTIPATH_KEYS = ['wwid', 'alias', 'path_grouping_policy', 'path_selector', 'prio', 'prio_args', 'features', 'failback', 'no_path_retry', 'rr_weight', 'rr_min_io_rq', 'flush_on_last_del', 'user_friendly_names', 'skip_kpartx', 'deferred_remove'] as const;
 /** Keywords whose values are regular expressions: always written quoted. */
 const REGEX_KEYS = new Set(['devnode', 'wwid', 'property', 'protocol', 'vendor', 'product', 'revision', 'product_blacklist', 'enable_foreign']);
@@ -159,12 +163,14 @@ export function confBlocks(m: MultipathConfModel): Block[] {
   if (dup !== undefined) throw new Error(`multipath.conf multipaths: alias ${String(dup)} is given to two WWIDs`);
   const defaults = m.defaults ? lines(m.defaults, DEFAULTS_KEYS, 'defaults') : [];
   const devices = (m.devices ?? []).map((d) => ({ name: 'device', entries: lines(d, DEVICE_KEYS, `device ${d.vendor}`), blocks: [] }));
+  const overrides = m.overrides ? lines(m.overrides, OVERRIDES_KEYS, 'overrides') : [];
   const maps = (m.multipaths ?? []).map((mp) => ({ name: 'multipath', entries: lines(mp, MULTIPATH_KEYS, `multipath ${mp.wwid}`), blocks: [] }));
   return [
     ...(defaults.length > 0 ? [{ name: 'defaults', entries: defaults, blocks: [] }] : []),
     ...blacklistBlock('blacklist', m.blacklist),
     ...blacklistBlock('blacklist_exceptions', m.blacklistExceptions),
     ...(devices.length > 0 ? [{ name: 'devices', entries: [], blocks: devices }] : []),
+    ...(overrides.length > 0 ? [{ name: 'overrides', entries: overrides, blocks: [] }] : []),
     ...(maps.length > 0 ? [{ name: 'multipaths', entries: [], blocks: maps }] : []),
   ];
 }

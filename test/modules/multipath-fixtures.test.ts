@@ -123,6 +123,8 @@ test('multipathd show config local: sections, quoted values with blanks and "!" 
     ['failback', 'immediate'],
     ['no_path_retry', '12'],
   ]);
+  // So a no_path_retry in defaults (seed 000's 100) never reaches a LIO map: the device entry is nearer the map.
+  t.not(confValue(defaults, 'no_path_retry'), confValue(lio, 'no_path_retry'));
   t.deepEqual(overrides, { name: 'overrides', entries: [], sections: [] });
   t.deepEqual(multipaths?.sections[0]?.entries.map((e) => [e.key, e.value]), [['wwid', WWID]], 'the "# alias" line is a comment');
 });

@@ -78,6 +78,18 @@ test('render: values with blanks, regexes and quotes are quoted; booleans yes/no
   t.true(text.includes('\t\thardware_handler "1 alua"\n'));
 });
 
+test("render: overrides come after devices; they take a device entry's settings but no vendor, product or hardware_handler", (t) => {
+  // Seed 000's no_path_retry 100 in defaults lost to the built-in LIO-ORG entry (no_path_retry 12, see the recorded
+  // `multipathd show config local`); in overrides it beats every device entry.
+  const text = renderMultipathConf(multipathConf.validate({ defaults: { user_friendly_names: true }, devices: [LIO], overrides: { no_path_retry: 100, extra: { dev_loss_tmo: 'infinity' } } }));
+  t.deepEqual(entries(text).map((s) => s[0]), ['defaults', 'devices', 'overrides']);
+  t.deepEqual(entries(text)[2], ['overrides', [['no_path_retry', '100'], ['dev_loss_tmo', 'infinity']], []]);
+  t.notThrows(() => multipathConf.validate({ overrides: { no_path_retry: 'queue' } }));
+  t.throws(() => multipathConf.validate({ overrides: { vendor: 'LIO-ORG' } }), { message: /overrides/ });
+  t.throws(() => multipathConf.validate({ overrides: { hardware_handler: '1 alua' } }), { message: /overrides/ });
+  t.throws(() => multipathConf.validate({ overrides: { no_path_retry: 'forever' } }), { message: /no_path_retry/ });
+});
+
 test('render: empty sections are left out; a keyword typed and in extra, a WWID twice, an alias twice are errors', (t) => {
   t.false(renderMultipathConf(multipathConf.validate({})).includes('{'));
   t.false(renderMultipathConf(multipathConf.validate({ blacklist: {}, devices: [] })).includes('{'));
