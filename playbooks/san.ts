@@ -12,6 +12,8 @@
  * master: the MooseFS master, its web UI (9425), 9419-9421/tcp open, and a client mount on /mnt/mfs.
  * verify: every chunk host has exactly one multipath map per storage host with all its paths active and XFS
  *   mounted on it; MooseFS has every chunkserver connected; a file written on the client reads back the same.
+ *   `--check --tags verify` runs only this play (and the storage hosts' target task it reads, in check mode):
+ *   a read-only health check of a network already built.
  *
  * What crosses hosts comes from one place: the targets each storage host exports (IQN, portals, the LUN's unit
  * serial and so its WWID) are computed from the inventory by exportsOf(), which builds the storage hosts' tasks
@@ -109,6 +111,7 @@ function storagePlay(inv: Inventory, all: readonly SanExport[], targets: Task): 
 /** The storage hosts' targetcli task (the verify play reads its results). */
 function targetTask(all: readonly SanExport[]): Task<unknown, TargetcliOutput> {
   const mine = (ctx: TaskContext) => all.filter((e) => e.storageHost === ctx.host);
+  // Tagged verify too: the verify play reads its results (`--check --tags verify` is the read-only health check).
   return targetcli.task('iSCSI targets, one per chunk host', (ctx) => ({
     backstores: mine(ctx).map((e) => ({ name: e.name, path: `/dev/md/${e.name}`, wwn: e.serial })),
     targets: mine(ctx).map((e) => ({
@@ -117,7 +120,7 @@ function targetTask(all: readonly SanExport[]): Task<unknown, TargetcliOutput> {
       luns: [{ backstore: e.name }],
       acls: [{ initiator: e.initiator, chap: chap(ctx, e.chunkHost) }],
     })),
-  })) as Task<unknown, TargetcliOutput>;
+  }), { tags: ['verify'] }) as Task<unknown, TargetcliOutput>;
 }
 
 function volumeTasks(e0: SanExport, mine: (ctx: TaskContext) => SanExport[]): Task[] {
@@ -146,11 +149,19 @@ function chunkPlay(inv: Inventory, all: readonly SanExport[]): Play {
     name: 'chunk hosts: iSCSI logins over both networks, multipath, XFS, mounts',
     hosts: 'chunks',
     tasks: [
-      pkg.task('initiator packages', (ctx) => ({
-        name: byFamily(ctx, ['open-iscsi', 'multipath-tools', 'kpartx', 'xfsprogs', 'parted', 'firewalld'], ['iscsi-initiator-utils', 'device-mapper-multipath', 'xfsprogs', 'parted', 'firewalld']),
+      // The chunkserver's package too: one apt/dnf transaction per host (each costs minutes on a small VM), and a
+      // plan that check mode makes exactly (a second package task would update the cache or not, depending on this one).
+      pkg.task('chunk host packages', (ctx) => ({
+        name: byFamily(ctx, ['open-iscsi', 'multipath-tools', 'kpartx', 'xfsprogs', 'parted', 'firewalld', 'moosefs-chunkserver'], ['iscsi-initiator-utils', 'device-mapper-multipath', 'xfsprogs', 'parted', 'firewalld', 'moosefs-chunkserver']),
       })) as Task,
+      // Seed 000 put no_path_retry 100 in defaults, where it never applied: multipath-tools' built-in LIO-ORG entry
+      // (no_path_retry 12: one minute of queueing) is nearer the map. A storage host that reboots takes every path
+      // of its LUN away for longer than that (about 4 min on the lab), and XFS shuts down on the first failed log
+      // write. In overrides, the 100 checks (500 s) hold the I/O until the target is back. Its features line goes:
+      // multipathd ignores queue_if_no_path when no_path_retry is set, and says so (the seed's journal).
       multipathConf.task('multipath.conf: seed 000 defaults, one alias per LUN', (ctx) => ({
-        defaults: { user_friendly_names: true, find_multipaths: 'yes', path_grouping_policy: 'failover', features: '1 queue_if_no_path', no_path_retry: 100 },
+        defaults: { user_friendly_names: true, find_multipaths: 'yes', path_grouping_policy: 'failover' },
+        overrides: { no_path_retry: 100 },
         multipaths: mine(ctx).map((e) => ({ wwid: e.wwid, alias: e.alias })),
       })) as Task,
       iscsiadm.task('initiator name, iscsid.conf, discovery and logins', (ctx) => {
@@ -193,7 +204,6 @@ function moosefsPlays(inv: Inventory, all: readonly SanExport[]): Play[] {
       name: 'MooseFS chunkservers on the multipath mounts',
       hosts: 'chunks',
       tasks: [
-        pkg.task('MooseFS chunkserver package', { name: ['moosefs-chunkserver'] }) as Task,
         firewalld.task('MooseFS chunkserver port', { ports: ['9422/tcp'] }) as Task,
         moosefsChunkserver.task('MooseFS chunkserver', (ctx) => ({ masterHost: masterIp(ctx), disks: disks(ctx), leaveSpaceDefault: vars(ctx).moosefsLeaveSpace })) as Task,
       ],
@@ -213,6 +223,7 @@ function verifyPlay(inv: Inventory, all: readonly SanExport[], targets: Task<unk
   return play({
     name: 'verify',
     hosts: 'chunks:master',
+    tags: ['verify'],
     tasks: [
       sanVerify.task('the network works end to end', (ctx) => {
         const mine = all.filter((e) => e.chunkHost === ctx.host);

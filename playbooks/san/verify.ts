@@ -3,7 +3,8 @@
  * message naming the host and what is missing when it does not.
  *
  * chunk hosts: exactly one multipath map per storage host, named by its alias, with the WWID of that host's LUN
- *   and every path active (one per storage address), and XFS from that map mounted on its mount point.
+ *   and every path active (one per storage address), and XFS from that map mounted on its mount point and
+ *   readable (a filesystem that shut down after I/O errors stays mounted, but its directory gives EIO).
  * master: every chunkserver connected (mfscli), and a probe file written on the MooseFS client mount, read back
  *   identical and removed (the one write this play makes; in check mode too: it leaves nothing behind).
  */
@@ -38,6 +39,8 @@ export interface SanVerifyFacts {
   readonly host: string;
   readonly maps: readonly MultipathMap[];
   readonly mounts: readonly Mount[];
+  /** chunk: each volume's mount point that could not be listed, with the error (mount point -> stderr). */
+  readonly unreadable: Readonly<Record<string, string>>;
   readonly mfs: MfscliReport | null;
   /** The probe file: written and read back the same (null: not tried). */
   readonly probe: { readonly ok: boolean; readonly detail: string } | null;
@@ -64,6 +67,8 @@ function chunkProblems(p: Extract<SanVerifyParams, { role: 'chunk' }>, f: SanVer
     else {
       if (mount.fstype !== 'xfs') problems.push(`${v.mountPoint} is ${mount.fstype}, not xfs`);
       if (!mount.source.startsWith(`/dev/mapper/${v.alias}-`)) problems.push(`${v.mountPoint} is mounted from ${mount.source}, not a partition of /dev/mapper/${v.alias}`);
+      const err = f.unreadable[v.mountPoint];
+      if (err !== undefined) problems.push(`${v.mountPoint} cannot be read (${err}): the filesystem may have shut down after I/O errors (see dmesg)`);
     }
   }
   return problems;
@@ -99,6 +104,11 @@ export const sanVerify = defineModule<SanVerifyParams, SanVerifyFacts, SanVerify
         ? sh`${SECTION_FUNCTION}
 sanbook_run maps multipathd show maps json
 sanbook_run mounts findmnt -J -o TARGET,SOURCE,FSTYPE
+i=0
+for mp in ${p.volumes.map((v) => v.mountPoint)}; do
+  if mountpoint -q "$mp"; then sanbook_run "read$i" ls -A -- "$mp"; fi
+  i=$((i + 1))
+done
 :`
         : sh`${SECTION_FUNCTION}
 sanbook_run mfs mfscli -H ${p.masterHost} -p -SCS
@@ -125,7 +135,12 @@ if mountpoint -q ${p.mount}; then sanbook_run probe probe; else echo 'not mounte
         }
       };
       walk(doc.filesystems ?? []);
-      return { host: ctx.host, maps: maps.exitCode === 0 ? parseMapsJson(maps.stdout) : [], mounts: flat, mfs: null, probe: null };
+      const unreadable: Record<string, string> = {};
+      p.volumes.forEach((v, i) => {
+        const s = sections.find((x) => x.tag === `read${i}`);
+        if (s && s.exitCode !== 0) unreadable[v.mountPoint] = s.stderr.trim().replace(/^ls: /, '') || `ls exit ${s.exitCode}`;
+      });
+      return { host: ctx.host, maps: maps.exitCode === 0 ? parseMapsJson(maps.stdout) : [], mounts: flat, unreadable, mfs: null, probe: null };
     }
     const mfs = sectionOf(sections, 'mfs', 'san_verify');
     const probe = sectionOf(sections, 'probe', 'san_verify');
@@ -134,6 +149,7 @@ if mountpoint -q ${p.mount}; then sanbook_run probe probe; else echo 'not mounte
       host: ctx.host,
       maps: [],
       mounts: [],
+      unreadable: {},
       mfs: parseMfscli(mfs.stdout),
       probe: { ok: probe.exitCode === 0 && said === 'same', detail: said === 'differs' ? `a ${PROBE_BYTES / 1048576} MiB file read back different` : said || probe.stderr.trim() || `probe exit ${probe.exitCode}` },
     };
