@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for this project: the Debian packages it needs, then the npm packages.
 # Used by .ci/run and by the README's commands. Safe to run again (installs only what is missing).
+# Arguments are more Debian packages to install the same way (bench/setup.sh passes Ansible's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -9,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 # coreutils' timeout bounds every command on a host. The VM lab: QEMU, debootstrap (the image), sfdisk and
 # mkfs.ext4 (its disk), socat (guests reach the package repository), iproute2 (the lab's network namespace);
 # curl: the repository module's key download step is run on this machine by its tests (file:// URLs).
-need=(openssh-server openssh-client sudo coreutils qemu-system-x86 qemu-utils debootstrap socat fdisk e2fsprogs iproute2 curl)
+need=(openssh-server openssh-client sudo coreutils qemu-system-x86 qemu-utils debootstrap socat fdisk e2fsprogs iproute2 curl "$@")
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

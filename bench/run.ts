@@ -1,0 +1,132 @@
+/**
+ * The benchmark in one command: starts the loopback hosts, runs ours, Ansible's and the raw floor interleaved,
+ * measures start-up and where our time goes, stops every sshd it started (by PID), and writes bench/RESULTS.md
+ * and bench/results.json.
+ *
+ *   bash bench/setup.sh && npx tsx bench/run.ts [--hosts 1,6,50,200] [--runs 5] [--quick] [--ansible-max 50]
+ *        [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
+ *   npx tsx bench/run.ts --from bench/results.json    # only re-render RESULTS.md from the raw samples
+ *
+ * --quick: 1 and 6 hosts, 2 repetitions (validates the harness in a few minutes). --ansible-max 0: ours only.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpuBusyPercent, describeMachine } from './machine.ts';
+import { runMatrix } from './matrix.ts';
+import { profileOurs, type Profile } from './profile.ts';
+import { renderReport, type ReportInput } from './report.ts';
+import { BENCH_DIR, type Launcher } from './sides.ts';
+import { measureImports, measureStartup, type ImportResult, type StartupResult } from './startup.ts';
+
+export interface BenchOptions {
+  hostCounts: number[];
+  runs: number;
+  ansibleMax: number;
+  launcher: Launcher;
+  startup: boolean;
+  profile: boolean;
+  notes: string[];
+  out: string;
+  /** Only re-render RESULTS.md from this results.json (no run). */
+  from: string | undefined;
+}
+
+function positiveInts(text: string, what: string): number[] {
+  const values = text.split(',').map((v) => Number(v.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`${what} must be positive whole numbers, not "${text}"`);
+  return values;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      hosts: { type: 'string' },
+      runs: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'ansible-max': { type: 'string', default: '50' },
+      launcher: { type: 'string', default: 'npx' },
+      'no-startup': { type: 'boolean', default: false },
+      'no-profile': { type: 'boolean', default: false },
+      note: { type: 'string', multiple: true },
+      out: { type: 'string', default: BENCH_DIR },
+      from: { type: 'string' },
+    },
+  });
+  const launcher = values.launcher;
+  if (!/^\d+$/.test(values['ansible-max'] ?? '')) throw new Error(`--ansible-max is a whole number (0: never run Ansible), not "${values['ansible-max']}"`);
+  if (launcher !== 'npx' && launcher !== 'tsx' && launcher !== 'node') throw new Error(`--launcher is npx, tsx or node, not "${launcher}"`);
+  const quick = values.quick === true;
+  return {
+    hostCounts: positiveInts(values.hosts ?? (quick ? '1,6' : '1,6,50,200'), '--hosts'),
+    runs: positiveInts(values.runs ?? (quick ? '2' : '5'), '--runs')[0] as number,
+    ansibleMax: Number(values['ansible-max'] ?? '50'),
+    launcher,
+    startup: values['no-startup'] !== true,
+    profile: values['no-profile'] !== true,
+    notes: values.note ?? [],
+    out: values.out ?? BENCH_DIR,
+    from: values.from,
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const options = parseBenchArgs(process.argv.slice(2));
+  if (options.from !== undefined) {
+    // The raw samples are the record; the page is rendered from them (after a change to report.ts, say).
+    const saved = JSON.parse(await readFile(options.from, 'utf8')) as ReportInput;
+    await writeFile(join(options.out, 'RESULTS.md'), renderReport(saved));
+    process.stdout.write(`rendered ${join(options.out, 'RESULTS.md')} from ${options.from}\n`);
+    return;
+  }
+  const log = (line: string): void => {
+    process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  };
+  // Ctrl-C or TERM: exit through process.exit, whose 'exit' handlers (lab/loopback/sshd.ts) stop our sshd by PID.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+  const machine = await describeMachine();
+  log(`machine: ${machine.nproc} CPUs, ${machine.cpuModel}, ${machine.busyPercentAtStart.toFixed(0)}% busy; ${machine.ansible}`);
+  let profile: Profile | undefined;
+  const matrix = await runMatrix({
+    hostCounts: options.hostCounts,
+    runs: options.runs,
+    ansibleMax: options.ansibleMax,
+    launcher: options.launcher,
+    log,
+    // Saved as they come: an interrupted run keeps its samples.
+    onSamples: (samples) => writeFile(join(options.out, 'results.partial.json'), `${JSON.stringify(samples)}\n`),
+    ...(options.profile
+      ? { atLargestCompared: async (hosts) => void (profile = await profileOurs(hosts, options.launcher, options.runs > 2 ? 3 : 1, log)) }
+      : {}),
+  });
+  let startup: StartupResult[] | undefined;
+  let imports: ImportResult[] | undefined;
+  if (options.startup) {
+    startup = await measureStartup(options.runs, log);
+    imports = await measureImports(options.runs > 2 ? 3 : 1, log);
+  }
+  const busyPercentAtEnd = await cpuBusyPercent();
+  const command = `npx tsx bench/run.ts ${process.argv.slice(2).map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`.trim();
+  const input: ReportInput = {
+    command,
+    settings: { hostCounts: options.hostCounts, runs: options.runs, ansibleMax: options.ansibleMax, launcher: options.launcher },
+    notes: options.notes,
+    machine,
+    busyPercentAtEnd,
+    matrix,
+    startup,
+    imports,
+    profile,
+    elapsedMs: performance.now() - started,
+  };
+  await writeFile(join(options.out, 'RESULTS.md'), renderReport(input));
+  await writeFile(join(options.out, 'results.json'), `${JSON.stringify(input, null, 1)}\n`);
+  await rm(join(options.out, 'results.partial.json'), { force: true });
+  log(`wrote ${join(options.out, 'RESULTS.md')} and results.json`);
+}
+
+await main();
