@@ -18,7 +18,7 @@ import { parseBlkid, SECTION_FUNCTION, sectionOf, splitSections, type Section } 
 import { parseSystemctlShow, showCommand } from './service.ts';
 import { devicePath, normalizePath, planSystemdMount, unitName, UNIT_DIR, type Mounted, type SystemdMountFacts, type SystemdMountParams } from './systemd_mount/plan.ts';
 
-export { planSystemdMount, unitName, escapePath, normalizePath, devicePath, renderUnit, wanted, editFstab, fstabLine, fstabFields, type SystemdMountParams, type SystemdMountFacts, type Mounted } from './systemd_mount/plan.ts';
+export { planSystemdMount, unitName, deviceUnit, dropinPath, renderDropin, escapePath, normalizePath, devicePath, renderUnit, wanted, editFstab, fstabLine, fstabFields, type SystemdMountParams, type SystemdMountFacts, type Mounted } from './systemd_mount/plan.ts';
 
 const PATH = '^/(?!.*/\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*$';
 const UNIT = { type: 'string', pattern: '^[A-Za-z0-9:_.\\\\@-]+\\.(service|socket|target|mount|automount|device|swap|path|timer|slice)$' };
@@ -36,6 +36,9 @@ sanbook_run findmnt findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS ${normalizePath(w
 src=$(findmnt -n -o SOURCE "$w" | tail -n 1)
 if [ -n "$src" ]; then sanbook_run source readlink -e -- "$src"; fi
 if [ -n "$d" ] && sanbook_run device readlink -e -- "$d"; then sanbook_run blkid blkid -p -o export "$(readlink -e -- "$d")"; fi
+for f in ${UNIT_DIR}/*.device.d/${`sanbook-${name}.conf`}; do
+  if [ -f "$f" ]; then sanbook_run dropin sh -c 'printf "%s\\n" "$1"; cat -- "$1"' sh "$f"; fi
+done
 :`;
 }
 
@@ -64,6 +67,12 @@ export function parseGather(stdout: string, p: SystemdMountParams): SystemdMount
     mountedDevice: line(ok('source')),
     device: line(ok('device')),
     signature: blkid ? parseBlkid(blkid.stdout, blkid.exitCode, blkid.stderr) : null,
+    dropins: Object.fromEntries(
+      sections.filter((x) => x.tag === 'dropin' && x.exitCode === 0).map((x) => {
+        const nl = x.stdout.indexOf('\n');
+        return [x.stdout.slice(0, nl), x.stdout.slice(nl + 1)];
+      }),
+    ),
   };
 }
 
@@ -115,6 +124,11 @@ export const systemdMount = defineModule<SystemdMountParams, SystemdMountFacts, 
       },
       enabled: { type: 'boolean', default: true, description: 'Mount at boot (systemctl enable; fstab: without noauto).' },
       fstab: { type: 'boolean', default: false, description: 'An /etc/fstab line (by UUID) instead of a unit file; a unit file this module wrote before is removed, and the other way round.' },
+      deviceTimeout: {
+        anyOf: [{ type: 'integer', minimum: 1 }, { const: 'infinity' }],
+        description:
+          "How long systemd waits at boot for the device before it gives up on the mount and the units that require it (seconds, or 'infinity'; systemd's default is 90 s). A multipath map of iSCSI LUNs can take longer on a slow boot, or while its storage host boots too. A unit file's mount gets a drop-in of the device unit (JobRunningTimeoutSec=, what fstab's x-systemd.device-timeout= makes), the fstab form that option.",
+      },
     },
   },
   async gather(conn, params, ctx) {

@@ -26,6 +26,7 @@ export interface SystemdMountParams {
   state?: 'mounted' | 'unmounted' | 'absent';
   enabled?: boolean;
   fstab?: boolean;
+  deviceTimeout?: number | 'infinity';
 }
 
 export interface Mounted {
@@ -48,6 +49,8 @@ export interface SystemdMountFacts {
   readonly device: string | null;
   /** What blkid -p finds on that device. */
   readonly signature: Signature | null;
+  /** The device-timeout drop-ins this module wrote for this mount (any device unit's), path -> content. */
+  readonly dropins: Readonly<Record<string, string>>;
 }
 
 export const UNIT_DIR = '/etc/systemd/system';
@@ -92,6 +95,21 @@ export function devicePath(what: string): string {
   const m = /^([A-Z]+)=(.+)$/.exec(what);
   const dir = m?.[1] === undefined ? undefined : TAGS[m[1]];
   return dir === undefined || m?.[2] === undefined ? what : `/dev/disk/${dir}/${m[2]}`;
+}
+
+/** The device unit systemd waits for before it mounts `what` (systemd-escape --path --suffix=device of its path). */
+export function deviceUnit(what: string): string {
+  return `${escapePath(devicePath(what))}.device`;
+}
+
+/** The drop-in that sets how long systemd waits for the device, named after the mount it is for. */
+export function dropinPath(what: string, where: string): string {
+  return `${UNIT_DIR}/${deviceUnit(what)}.d/sanbook-${unitName(where)}.conf`;
+}
+
+/** What fstab's x-systemd.device-timeout= makes systemd-fstab-generator write, for a unit file's mount. */
+export function renderDropin(where: string, timeout: number | 'infinity'): string {
+  return `# Managed by sanbook (systemd_mount module, for ${unitName(where)}): how long systemd waits for this device at boot.\n[Unit]\nJobRunningTimeoutSec=${timeout}\n`;
 }
 
 interface Wanted {
@@ -197,7 +215,8 @@ export function fstabLine(p: SystemdMountParams, w: Wanted, f: SystemdMountFacts
     if (!f.signature?.uuid) throw new Error(`systemd_mount ${w.where}: fstab lines name the filesystem by UUID, and ${w.what} has none now (${f.device === null ? 'it does not exist' : 'no filesystem'}): create it first, or give what: UUID=...`);
     source = `UUID=${f.signature.uuid}`;
   }
-  const options = [...w.options, ...(p.enabled === false ? ['noauto'] : []), ...w.requiredBy.flatMap((u) => [`x-systemd.before=${u}`, `x-systemd.required-by=${u}`])];
+  const timeout = p.deviceTimeout === undefined ? [] : [`x-systemd.device-timeout=${p.deviceTimeout}`];
+  const options = [...w.options, ...timeout, ...(p.enabled === false ? ['noauto'] : []), ...w.requiredBy.flatMap((u) => [`x-systemd.before=${u}`, `x-systemd.required-by=${u}`])];
   return `${fstabEscape(source)} ${fstabEscape(w.where)} ${w.type} ${options.join(',')} 0 ${/^ext[234]$/.test(w.type) ? 2 : 0}`;
 }
 
@@ -233,6 +252,20 @@ export function planSystemdMount(p: SystemdMountParams, f: SystemdMountFacts): C
   if (text !== null && f.unitFile !== text) {
     files.push({ summary: `${f.unitFile === null ? 'create' : 'update'} ${unitPath}`, steps: [put(unitPath, text, { mode: 0o644, owner: 'root', group: 'root' })], diff: { label: unitPath, before: f.unitFile ?? '', after: text } });
   }
+  // The device timeout of a unit file's mount: a drop-in of the device unit; the fstab form has it in the line.
+  const dropin = useUnit && w !== null && p.deviceTimeout !== undefined ? { path: dropinPath(w.what, where), text: renderDropin(where, p.deviceTimeout) } : null;
+  for (const [path, old] of Object.entries(f.dropins)) {
+    if (path === dropin?.path) continue;
+    files.push({ summary: `remove ${path} (the device timeout of ${name}${dropin ? `; ${deviceUnit(w?.what ?? '')} takes it now` : ''})`, steps: [exec(cmd('rm', '-f', '--', path))], diff: { label: path, before: old, after: '' } });
+  }
+  if (dropin !== null && f.dropins[dropin.path] !== dropin.text) {
+    const had = f.dropins[dropin.path] !== undefined;
+    files.push({
+      summary: `${had ? 'update' : 'create'} ${dropin.path}: systemd waits ${p.deviceTimeout === 'infinity' ? 'without limit' : `${String(p.deviceTimeout)} s`} for ${devicePath(w?.what ?? '')} at boot`,
+      steps: [exec(cmd('mkdir', '-p', '--', dropin.path.slice(0, dropin.path.lastIndexOf('/')))), put(dropin.path, dropin.text, { mode: 0o644, owner: 'root', group: 'root' })],
+      diff: { label: dropin.path, before: f.dropins[dropin.path] ?? '', after: dropin.text },
+    });
+  }
   if (text === null && f.unitFile !== null) {
     const disable = ENABLED.includes(s.unitFileState) ? [systemctl('disable')] : [];
     files.push({ summary: `${disable.length > 0 ? 'disable and ' : ''}remove ${unitPath}${w !== null ? ` (the ${FSTAB} line replaces it)` : ''}`, steps: [...disable, exec(cmd('rm', '-f', '--', unitPath))] });
@@ -253,18 +286,18 @@ export function planSystemdMount(p: SystemdMountParams, f: SystemdMountFacts): C
     }
     if (p.enabled === false && isEnabled) changes.push({ summary: `disable ${name}`, steps: [systemctl('disable')] });
   }
-  if (state === 'mounted') changes.push(...planMounted(w, f, name, line));
+  if (state === 'mounted') changes.push(...planMounted(w, f, name, line, p.deviceTimeout));
   return changes;
 }
 
-function planMounted(w: Wanted, f: SystemdMountFacts, name: string, line: string | null): Change[] {
+function planMounted(w: Wanted, f: SystemdMountFacts, name: string, line: string | null, timeout: number | 'infinity' | undefined): Change[] {
   const start = exec(cmd('systemctl', 'start', name));
   const target = `${w.what}${f.device !== null && f.device !== w.what ? ` (${f.device})` : ''}`;
   if (!f.mounted) {
     const sig = f.signature;
     const note =
       f.device === null
-        ? `; ${w.what} does not exist now: systemd waits for it (90 s) and fails`
+        ? `; ${w.what} does not exist now: systemd waits for it (${timeout === undefined ? '90 s' : timeout === 'infinity' ? 'without limit' : `${timeout} s`})${timeout === 'infinity' ? '' : ' and fails'}`
         : sig?.type !== w.type
           ? `; ${f.device} holds ${sig ? describeSignature(sig) : 'no filesystem'} now, not ${w.type}`
           : '';

@@ -5,7 +5,7 @@
  * the recorded hand-started unit, not mounted, a wrong device or type (destructive), unmounted, absent, fstab.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DestructiveChangeError, runModule } from '../../lib/apply.ts';
@@ -16,7 +16,7 @@ import type { Change } from '../../lib/module.ts';
 import { fixture, runStubbed, type Reply, type Stubs } from '../helpers/blockdev-stubs.ts';
 import { parseBlkid } from '../../modules/blockdev.ts';
 import { parseSystemctlShow } from '../../modules/service.ts';
-import { escapePath, gatherScript, parseFindmnt, parseGather, renderUnit, systemdMount, unitName, wanted, type SystemdMountFacts } from '../../modules/systemd_mount.ts';
+import { deviceUnit, dropinPath, escapePath, gatherScript, parseFindmnt, parseGather, renderDropin, renderUnit, systemdMount, unitName, wanted, type SystemdMountFacts } from '../../modules/systemd_mount.ts';
 
 const WHERE = '/mnt/chunk1';
 const LABEL = '/dev/disk/by-label/chunk1data';
@@ -110,6 +110,7 @@ const mountFacts = (over: Partial<SystemdMountFacts> = {}): SystemdMountFacts =>
   mountedDevice: '/dev/dm-1',
   device: '/dev/dm-1',
   signature: parseBlkid(fixture('blkid/xfs-on-mpath').stdout, 0),
+  dropins: {},
   ...over,
 });
 const ours = (params: object, over: Partial<SystemdMountFacts> = {}) => {
@@ -238,4 +239,65 @@ test('plan: fstab form: a line by UUID with _netdev replaces the unit file; back
   t.is(spaced[0]?.diff?.after, 'LABEL=data /mnt/my\\040disk ext4 defaults,_netdev,noauto 0 2\n');
   t.throws(() => plan({ ...task, fstab: true }, mountFacts({ signature: null })), { message: /fstab lines name the filesystem by UUID, and \/dev\/disk\/by-label\/chunk1data has none now/ });
   t.throws(() => plan({ ...task, fstab: true, after: ['x.service'] }, mountFacts()), { message: /after cannot be given with fstab: true/ });
+});
+
+// ---------------------------------------------------------------- the device timeout
+
+const MAP = '/dev/mapper/data_chunk1-part1';
+const DEVICE_DIR = '/etc/systemd/system/dev-mapper-data_chunk1\\x2dpart1.device.d';
+const DROPIN = `${DEVICE_DIR}/sanbook-mnt-chunk1.mount.conf`;
+
+test('device timeout: the device unit is named as systemd names it (the journal of chunk1: dev-mapper-data_chunk1\\x2dpart1.device)', (t) => {
+  t.is(deviceUnit(MAP), 'dev-mapper-data_chunk1\\x2dpart1.device');
+  t.is(deviceUnit('UUID=74435bdf-f453-471f-aa85-ec5418d59cfd'), 'dev-disk-by\\x2duuid-74435bdf\\x2df453\\x2d471f\\x2daa85\\x2dec5418d59cfd.device');
+  t.is(dropinPath(MAP, WHERE), DROPIN);
+  t.is(renderDropin(WHERE, 300), '# Managed by sanbook (systemd_mount module, for mnt-chunk1.mount): how long systemd waits for this device at boot.\n[Unit]\nJobRunningTimeoutSec=300\n');
+  t.throws(() => systemdMount.validate({ ...task, deviceTimeout: 0 }));
+  t.throws(() => systemdMount.validate({ ...task, deviceTimeout: '5min' }));
+});
+
+test('device timeout: a drop-in of the device unit, then daemon-reload; converged once it is there; another device moves it', (t) => {
+  const p = { where: WHERE, what: MAP, type: 'xfs', deviceTimeout: 300 };
+  const text = renderDropin(WHERE, 300);
+  const first = plan(p, ours(p));
+  t.deepEqual(summaries(first), [`create ${DROPIN}: systemd waits 300 s for ${MAP} at boot; daemon-reload`]);
+  t.deepEqual(steps(first), [`mkdir -p -- '${DEVICE_DIR}'`, `put ${DROPIN}`, 'systemctl daemon-reload']);
+  t.deepEqual(plan(p, ours(p, { dropins: { [DROPIN]: text } })), []);
+  t.deepEqual(summaries(plan({ ...p, deviceTimeout: 'infinity' }, ours(p, { dropins: { [DROPIN]: text } }))), [`update ${DROPIN}: systemd waits without limit for ${MAP} at boot; daemon-reload`]);
+  const moved = plan({ ...p, what: '/dev/mapper/data_chunk2-part1' }, ours({ ...p, what: '/dev/mapper/data_chunk2-part1' }, { dropins: { [DROPIN]: text } }));
+  t.deepEqual(summaries(moved).slice(0, 2), [
+    `remove ${DROPIN} (the device timeout of mnt-chunk1.mount; dev-mapper-data_chunk2\\x2dpart1.device takes it now)`,
+    `create /etc/systemd/system/dev-mapper-data_chunk2\\x2dpart1.device.d/sanbook-mnt-chunk1.mount.conf: systemd waits 300 s for /dev/mapper/data_chunk2-part1 at boot; daemon-reload`,
+  ]);
+  const dropped = plan({ where: WHERE, what: MAP, type: 'xfs' }, ours(p, { dropins: { [DROPIN]: text } }));
+  t.deepEqual(steps(dropped), [`rm -f -- '${DROPIN}'`, 'systemctl daemon-reload'], 'no deviceTimeout: the drop-in goes');
+  const absent = plan({ where: WHERE, state: 'absent' }, ours(p, { mounted: null, mountedDevice: null, dropins: { [DROPIN]: text } }));
+  t.deepEqual(steps(absent), [`rm -f -- '${DROPIN}'`, 'systemctl disable mnt-chunk1.mount', `rm -f -- ${UNIT}`, 'systemctl daemon-reload']);
+  t.regex(summaries(plan(p, ours(p, { mounted: null, mountedDevice: null, device: null, signature: null, dropins: { [DROPIN]: text } })))[0] ?? '', /does not exist now: systemd waits for it \(300 s\) and fails$/);
+});
+
+test('device timeout, fstab form: x-systemd.device-timeout= in the line, no drop-in', (t) => {
+  const changes = plan({ ...task, fstab: true, deviceTimeout: 300 }, mountFacts());
+  t.regex(changes[0]?.diff?.after ?? '', new RegExp(`^UUID=${UUID} ${WHERE} xfs defaults,_netdev,x-systemd.device-timeout=300 0 0$`, 'm'));
+  t.false(steps(changes).some((s) => s.includes('.device.d')));
+});
+
+test('gather: the drop-ins this module wrote for the mount, found under any device unit, read with their paths', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanbook-mount-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The real script, its unit directory moved under the temp dir: the loop, the glob and the sections run for real.
+  const units = join(dir, 'units');
+  const text = renderDropin(WHERE, 300);
+  for (const [d, f] of [['dev-mapper-data_chunk1\\x2dpart1.device.d', 'sanbook-mnt-chunk1.mount.conf'], ['dev-sdb.device.d', 'sanbook-mnt-chunk1.mount.conf'], ['dev-sdc.device.d', 'sanbook-mnt-other.mount.conf']] as const) {
+    mkdirSync(join(units, d), { recursive: true });
+    writeFileSync(join(units, d, f), text);
+  }
+  const script = gatherScript(WHERE, MAP);
+  t.true(script.display.includes('for f in /etc/systemd/system/*.device.d/sanbook-mnt-chunk1.mount.conf; do'), script.display);
+  const moved = { ...script, script: Buffer.from(script.script.toString('utf8').replaceAll('/etc/systemd/system/', `${units}/`)) } as Command;
+  const f = parseGather(runStubbed(moved, chunk1(), dir), systemdMount.validate({ where: WHERE, what: MAP, type: 'xfs' }));
+  t.deepEqual(f.dropins, {
+    [`${units}/dev-mapper-data_chunk1\\x2dpart1.device.d/sanbook-mnt-chunk1.mount.conf`]: text,
+    [`${units}/dev-sdb.device.d/sanbook-mnt-chunk1.mount.conf`]: text,
+  });
 });
