@@ -2,23 +2,27 @@
  * Record real tool output from the lab VMs as test fixtures (test/fixtures/), for the parser tests:
  *   npx tsx lab/record.ts [PHASE...]        the lab must be up (npm run lab -- up); default: every phase
  * Phases: basic (systemctl show, lsblk), mdadm, fs (blkid, parted), targetcli, initiator (iscsiadm, multipath,
- * a mount unit), tgt, firewalld, moosefs (mfscli). Each fixture names the tool version that printed it (see lab/record-kit.ts).
+ * a mount unit), tgt, firewalld, moosefs (mfscli); san (seed 000's finished network, after playbooks/san.ts on the
+ * full lab: lab/record-san.ts). Each fixture names the tool version that printed it (see lab/record-kit.ts).
  */
 import { sh } from '../lib/command.ts';
 import { showCommand } from '../modules/service.ts';
 import { openLab } from './lab.ts';
 import { Recorder } from './record-kit.ts';
 import { LSBLK, recordFilesystems, recordFirewalld, recordInitiator, recordMdadm, recordMoosefs, recordTargets, recordTgt, resetInitiator, resetStorage } from './record-storage.ts';
+import { recordSan } from './record-san.ts';
+import { storageAddresses } from './topology.ts';
 import { sshTo } from './vm.ts';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld', 'moosefs'] as const;
+const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld', 'moosefs', 'san'] as const;
 type Phase = (typeof PHASES)[number];
 
 const asked = process.argv.slice(2);
 for (const a of asked) if (!(PHASES as readonly string[]).includes(a)) throw new Error(`unknown phase "${a}": choose from ${PHASES.join(', ')}`);
-const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES);
+// san needs another lab state (the playbook's network) than the others (blank hosts): only when asked.
+const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES.filter((p) => p !== 'san'));
 
 const lab = await openLab(join(dirname(fileURLToPath(import.meta.url)), '..'));
 const vm = (name: string) => {
@@ -61,6 +65,7 @@ try {
   if (phases.has('tgt')) await recordTgt(master, chunk1);
   if (phases.has('firewalld')) await recordFirewalld(master);
   if (phases.has('moosefs')) await recordMoosefs(master);
+  if (phases.has('san')) await recordSan(chunk1, master, storageAddresses(vm('master').spec)[0] ?? '');
 } finally {
   await Promise.all([sto1.conn.close(), chunk1.conn.close(), master.conn.close()]);
 }

@@ -138,7 +138,11 @@ function volumeTasks(e0: SanExport, mine: (ctx: TaskContext) => SanExport[]): Ta
   return [
     gpt as Task,
     filesystem.task(`XFS on ${e0.alias}`, (ctx) => ({ device: node(ctx), fstype: 'xfs', label: exp(ctx).alias })) as Task,
-    systemdMount.task(`mount ${e0.mountPoint}`, (ctx) => ({ where: exp(ctx).mountPoint, what: node(ctx), type: 'xfs' })) as Task,
+    // systemd gives a device 90 s to appear, counted from early boot; the map's partition comes after the iSCSI
+    // logins and multipathd, which took longer than that on a loaded lab (chunk1: "Timed out waiting for device",
+    // the mount and the chunkserver left down, no unit failed). 5 min covers a slow boot; the logins themselves
+    // give up after about 2 min (node.session.initial_login_retry_max).
+    systemdMount.task(`mount ${e0.mountPoint}`, (ctx) => ({ where: exp(ctx).mountPoint, what: node(ctx), type: 'xfs', deviceTimeout: 300 })) as Task,
   ];
 }
 

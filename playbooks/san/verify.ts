@@ -104,9 +104,11 @@ export const sanVerify = defineModule<SanVerifyParams, SanVerifyFacts, SanVerify
         ? sh`${SECTION_FUNCTION}
 sanbook_run maps multipathd show maps json
 sanbook_run mounts findmnt -J -o TARGET,SOURCE,FSTYPE
+# Listed whether mounted or not (findmnt says which): on an XFS that shut down even stat fails (so does
+# mountpoint -q), and only the listing tells.
 i=0
 for mp in ${p.volumes.map((v) => v.mountPoint)}; do
-  if mountpoint -q "$mp"; then sanbook_run "read$i" ls -A -- "$mp"; fi
+  sanbook_run "read$i" ls -A -- "$mp"
   i=$((i + 1))
 done
 :`
