@@ -125,7 +125,7 @@ export const systemdMount = defineModule<SystemdMountParams, SystemdMountFacts, 
       enabled: { type: 'boolean', default: true, description: 'Mount at boot (systemctl enable; fstab: without noauto).' },
       fstab: { type: 'boolean', default: false, description: 'An /etc/fstab line (by UUID) instead of a unit file; a unit file this module wrote before is removed, and the other way round.' },
       deviceTimeout: {
-        anyOf: [{ type: 'integer', minimum: 1 }, { const: 'infinity' }],
+        anyOf: [{ type: 'integer', minimum: 1 }, { enum: ['infinity'] }],
         description:
           "How long systemd waits at boot for the device before it gives up on the mount and the units that require it (seconds, or 'infinity'; systemd's default is 90 s). A multipath map of iSCSI LUNs can take longer on a slow boot, or while its storage host boots too. A unit file's mount gets a drop-in of the device unit (JobRunningTimeoutSec=, what fstab's x-systemd.device-timeout= makes), the fstab form that option.",
       },
