@@ -186,7 +186,7 @@ export function parseMfscli(stdout: string): MfscliReport {
     const title = line.slice(0, sep);
     const f = line.slice(sep + 2).split('\t');
     if (title === 'metadata servers') {
-      metadataServers.push({ ip: f[0] ?? '', version: f[1] ?? '', state: f[2] ?? '', metadataVersion: int(f[4]), ramUsed: int(f[6]), exportsChecksum: f[11] && f[11] !== '-' ? f[11] : null });
+      metadataServers.push({ ip: f[0] ?? '', version: f[1] ?? '', state: f[2] ?? '', metadataVersion: int(f[4]?.replace(/ /g, '')), ramUsed: int(f[6]), exportsChecksum: f[11] && f[11] !== '-' ? f[11] : null });
     } else if (title === 'master info') {
       raw[f[0] ?? ''] = f[1] ?? '';
     } else if (title === 'all chunks matrix') {

@@ -16,7 +16,7 @@ import type { Connection, ExecResult } from '../../lib/connection/types.ts';
 import type { HostFacts } from '../../lib/facts.ts';
 import type { Change } from '../../lib/module.ts';
 import { fixture, type Recorded } from '../helpers/fixtures.ts';
-import { showCommand, type ServiceFacts } from '../../modules/service.ts';
+import { parseSystemctlShow, showCommand, type ServiceFacts } from '../../modules/service.ts';
 import {
   firewallCommand,
   firewalld,
@@ -26,6 +26,7 @@ import {
   parseDefaultZone,
   parseGather,
   parseListAll,
+  parseNames,
   parsePort,
   parseState,
   type FirewalldFacts,
@@ -68,6 +69,9 @@ const parsed: Record<string, (f: Recorded) => unknown> = {
   'list-all-runtime-only.json': (f) => parseListAll(f.stdout),
   'list-all-permanent.json': (f) => parseListAll(f.stdout),
   'list-all-ports.json': (f) => parseListAll(f.stdout),
+  'offline-default-zone.json': (f) => parseDefaultZone(f.stdout),
+  'offline-list-all.json': (f) => parseListAll(f.stdout),
+  'offline-get-zones.json': (f) => parseNames(f.stdout),
 };
 const expected: Record<string, unknown> = {
   'state.json': true,
@@ -78,6 +82,10 @@ const expected: Record<string, unknown> = {
   'list-all-runtime-only.json': { ...PUBLIC, services: ['dhcpv6-client', 'ssh'], ports: ['9425/tcp'] },
   'list-all-permanent.json': { ...PUBLIC, services: ['dhcpv6-client', 'iscsi-target', 'ssh'], ports: ['9419-9421/tcp'] },
   'list-all-ports.json': { ...PUBLIC, services: ['dhcpv6-client', 'iscsi-target', 'ssh'], ports: ['9419-9421/tcp'] },
+  // firewalld stopped on master, its permanent configuration read from the files (no "(active)": nothing is).
+  'offline-default-zone.json': 'public',
+  'offline-list-all.json': { ...PUBLIC, services: ['dhcpv6-client', 'ssh'], ports: ['9419-9421/tcp', '9425/tcp'] },
+  'offline-get-zones.json': ['block', 'dmz', 'drop', 'external', 'home', 'internal', 'public', 'trusted', 'work'],
 };
 
 test('every recording of test/fixtures/firewalld has a parser and an expected result', (t) => {
@@ -98,6 +106,11 @@ test('the recorded commands are the ones gather runs', (t) => {
   t.is(rec('list-all-ports').command, 'firewall-cmd --list-all --zone=public');
   t.is(rec('state-not-running').exitCode, 252);
   t.is(rec('state-not-running').stderr, 'not running\n');
+  t.true(script.includes(rec('offline-default-zone').command), 'offline-default-zone');
+  t.true(script.includes('firewall-offline-cmd --list-all "--zone=$zone" || sanbook_run permanent-zones firewall-offline-cmd --get-zones'));
+  t.is(rec('offline-list-all').command, 'firewall-offline-cmd --list-all --zone=public');
+  t.is(rec('offline-get-zones').command, 'firewall-offline-cmd --get-zones');
+  t.is(fixture('service/firewalld-running').command, showCommand('firewalld').display, 'the unit, recorded by the command gather runs');
 });
 
 test("seed 000's --list-all: active zone, its interfaces, ports one by one (firewalld merges overlaps, not neighbours)", (t) => {
@@ -143,8 +156,14 @@ test('params: bad ports, zones, sources and interfaces are refused by the schema
 
 // ---- plans on recorded zones ----
 
-const SERVICE: ServiceFacts = { id: 'firewalld.service', loadState: 'loaded', activeState: 'active', subState: 'running', unitFileState: 'enabled', canReload: true, needDaemonReload: false };
+/** firewalld's unit on master, recorded while it ran. */
+const UNIT = fixture('service/firewalld-running');
+const SERVICE: ServiceFacts = parseSystemctlShow(UNIT.stdout, 'firewalld.service');
+// No show of a stopped firewalld unit is recorded: these two are the recorded one with its states edited.
+/** Never started, not enabled (a fresh install with the daemon off). */
 const STOPPED: ServiceFacts = { ...SERVICE, activeState: 'inactive', subState: 'dead', unitFileState: 'disabled' };
+/** As `systemctl stop firewalld` left it while the offline recordings were made: still enabled. */
+const STOPPED_ENABLED: ServiceFacts = { ...SERVICE, activeState: 'inactive', subState: 'dead' };
 const plane = (zone: ZoneInfo | string, over: Partial<PlaneFacts> = {}): PlaneFacts => ({
   zone: typeof zone === 'string' ? zoneOf(zone) : zone,
   zones: null,
@@ -228,7 +247,7 @@ test('exact: what the task does not list is removed, of the kinds it lists only'
 });
 
 test('daemon stopped: firewall-offline-cmd for the permanent plane, then enable --now (the runtime loads it)', (t) => {
-  const f = facts(null, plane('list-all-default'));
+  const f = facts(null, plane('offline-list-all'));
   const changes = plan({ ports: ['3260/tcp'] }, f);
   t.deepEqual(summaries(changes), [
     'open 3260/tcp in zone public (permanent, with firewall-offline-cmd: firewalld is stopped; its runtime loads this when it starts)',
@@ -238,10 +257,10 @@ test('daemon stopped: firewall-offline-cmd for the permanent plane, then enable 
   t.deepEqual(summaries(plan({ ports: ['3260/tcp'], running: false }, f)), [
     'open 3260/tcp in zone public (permanent only, with firewall-offline-cmd: firewalld is stopped and running is false)',
   ]);
-  const started = plan({ ports: ['9420/tcp'] }, facts(null, plane('list-all-permanent'), { ...STOPPED, unitFileState: 'enabled' }));
+  const started = plan({ ports: ['9420/tcp'] }, facts(null, plane('offline-list-all'), STOPPED_ENABLED));
   t.deepEqual(commands(started), ['systemctl start firewalld']);
   t.regex(started[0]?.summary ?? '', /^start firewalld \(inactive\): .*, which has all the task asks$/);
-  t.deepEqual(commands(plan({ ports: ['9420/tcp'], state: 'absent', running: false }, facts(null, plane('list-all-permanent')))), [
+  t.deepEqual(commands(plan({ ports: ['9420/tcp'], state: 'absent', running: false }, facts(null, plane('offline-list-all')))), [
     'firewall-offline-cmd --zone=public --remove-port=9419-9421/tcp',
     'firewall-offline-cmd --zone=public --add-port=9419/tcp --add-port=9421/tcp',
   ], 'firewall-offline-cmd removes an entry only as written: remove it, add back what stays open');
@@ -251,12 +270,13 @@ test('the unit: enabled when it runs but is disabled; masked is an error', (t) =
   const disabled = facts(plane('list-all-ports'), plane('list-all-permanent'), { ...SERVICE, unitFileState: 'disabled' });
   t.deepEqual(commands(plan({ ports: ['9420/tcp'] }, disabled)), ['systemctl enable firewalld']);
   t.deepEqual(plan({ ports: ['9420/tcp'], running: false }, disabled), []);
-  const masked = facts(null, plane('list-all-default'), { ...STOPPED, loadState: 'masked', unitFileState: 'masked' });
+  const masked = facts(null, plane('offline-list-all'), { ...STOPPED, loadState: 'masked', unitFileState: 'masked' });
   t.throws(() => plan({}, masked), { message: /firewalld.service is masked: unmask it first/ });
 });
 
 test('unknown zone, unknown service, bad range: errors naming them', (t) => {
-  const zones = ['block', 'dmz', 'drop', 'external', 'home', 'internal', 'public', 'trusted', 'work'];
+  // firewall-cmd --get-zones is not recorded: firewall-offline-cmd's, on the same configuration, stands in for it.
+  const zones = parseNames(rec('offline-get-zones').stdout);
   const missing = facts(plane('list-all-default', { zone: null, zones }), plane('list-all-default', { zone: null, zones }));
   t.throws(() => plan({ zone: 'storage', ports: ['3260/tcp'] }, missing), {
     message: 'zone storage does not exist (firewall-cmd --get-zones: block, dmz, drop, external, home, internal, public, trusted, work)',
@@ -331,8 +351,6 @@ const reply = (name: string) => {
   const { stdout, stderr, exitCode } = rec(name);
   return { stdout, stderr, exitCode };
 };
-// systemctl show of firewalld itself is not recorded yet: the ssh unit's recording (same systemd) stands in.
-const UNIT = fixture('service/running-enabled');
 /** The recorded lab before its reload: 9425/tcp in the runtime only; 9419-9421/tcp and iscsi-target permanent only. */
 const BEFORE_RELOAD: Replies = {
   [showCommand('firewalld').display]: { stdout: UNIT.stdout, stderr: UNIT.stderr, exitCode: UNIT.exitCode },
@@ -366,6 +384,50 @@ test('gather: daemon stopped -> firewall-offline-cmd only; not installed -> an e
   t.throws(() => parseGather(r.stdout, params), { message: '--get-default-zone failed: no stub: firewall-offline-cmd --get-default-zone' });
   const missing = runStubbed(gatherScript(params), {}, '/nonexistent');
   t.throws(() => parseGather(missing.stdout, params), { message: /firewalld is not installed \(no firewall-cmd\)/ });
+});
+
+/**
+ * master with firewalld stopped, as recorded: --state says not running (252), the permanent plane through
+ * firewall-offline-cmd. The unit's show was recorded while firewalld ran, none while it was stopped: the running one
+ * is replayed, as the gather does not branch on it (--state alone picks the path); the plan does read it, so the
+ * plan below takes the stopped unit's states from STOPPED_ENABLED.
+ */
+const OFFLINE: Replies = {
+  [UNIT.command]: { stdout: UNIT.stdout, stderr: UNIT.stderr, exitCode: UNIT.exitCode },
+  [rec('state-not-running').command]: reply('state-not-running'),
+  [rec('offline-default-zone').command]: reply('offline-default-zone'),
+  [rec('offline-list-all').command]: reply('offline-list-all'),
+  [rec('offline-get-zones').command]: reply('offline-get-zones'),
+};
+
+test('gather with firewalld stopped (recorded): no runtime plane, the permanent one by firewall-offline-cmd; the plan opens what it lacks, then starts firewalld', (t) => {
+  const params = firewalld.validate({ ports: ['9419-9421/tcp', '9422/tcp', '9425/tcp'] });
+  const r = runStubbed(gatherScript(params), OFFLINE);
+  t.is(r.exitCode, 0, r.stderr);
+  const f = parseGather(r.stdout, params);
+  t.deepEqual([f.running, f.defaultZone, f.runtime], [false, 'public', null]);
+  t.is(f.service.activeState, 'active', 'the replayed (running) unit: running comes from --state, not from it');
+  t.deepEqual(f.permanent, { zone: zoneOf('offline-list-all'), zones: null, knownServices: null, interfaceZones: {}, sourceZones: {} });
+  t.deepEqual([f.permanent.zone?.ports, f.permanent.zone?.services], [['9419-9421/tcp', '9425/tcp'], ['dhcpv6-client', 'ssh']]);
+
+  const stopped = { ...f, service: STOPPED_ENABLED };
+  const changes = firewalld.plan(params, stopped);
+  t.deepEqual(summaries(changes), [
+    'open 9422/tcp in zone public (permanent, with firewall-offline-cmd: firewalld is stopped; its runtime loads this when it starts)',
+    'start firewalld (inactive): its runtime loads the permanent configuration of zone public, with the changes above, so they need no runtime command',
+  ]);
+  t.deepEqual(commands(changes), ['firewall-offline-cmd --zone=public --add-port=9422/tcp', 'systemctl start firewalld']);
+  t.deepEqual(commands(firewalld.plan(firewalld.validate({ ports: ['9419-9421/tcp', '9425/tcp'] }), stopped)), ['systemctl start firewalld'], "seed 000's master ports: all there");
+  t.deepEqual(firewalld.plan(firewalld.validate({ ports: ['9420/tcp', '9425/tcp'], services: ['ssh'], running: false }), stopped), [], 'running: false: converged');
+
+  // An unknown zone: the listing fails, then --get-zones names the zones. firewall-offline-cmd's refusal of the zone is
+  // not recorded: the stub's failure (exit 99) stands in for it; the gather reads only that the listing failed.
+  const storage = firewalld.validate({ zone: 'storage', ports: ['3260/tcp'] });
+  const unknown = parseGather(runStubbed(gatherScript(storage), OFFLINE).stdout, storage);
+  t.deepEqual([unknown.permanent.zone, unknown.permanent.zones], [null, parseNames(rec('offline-get-zones').stdout)]);
+  t.throws(() => firewalld.plan(storage, unknown), {
+    message: 'zone storage does not exist (firewall-offline-cmd --get-zones: block, dmz, drop, external, home, internal, public, trusted, work)',
+  });
 });
 
 test('runModule in check mode on the recorded lab: the plan, nothing run, the output', async (t) => {

@@ -27,6 +27,7 @@ import {
   factsGatherScript,
   initMetadataCommand,
   masterGatherScript,
+  mfscliCommand,
   moosefsCgiserv,
   moosefsChunkserver,
   moosefsClient,
@@ -94,7 +95,7 @@ function applied<F extends object>(facts: F, changes: readonly Change[], files: 
 // ---------------------------------------------------------------- mfscli
 
 test('mfscli: recorded with moosefs-cli 3.0.117 against a 3.0.117 master', (t) => {
-  for (const name of ['SIN-plain', 'SCS-plain', 'SHD-plain', 'SMB-plain', 'SIG-plain', 'no-master']) {
+  for (const name of ['SIN-plain', 'SCS-plain', 'SHD-plain', 'SMB-plain', 'SIG-plain', 'no-master', 'facts-3-chunkservers']) {
     t.is(fixture(`mfscli/${name}`).tool, 'moosefs-cli 3.0.117-1');
     t.is(fixture(`mfscli/${name}`).exitCode, 0, 'mfscli exits 0 even without a master');
   }
@@ -146,37 +147,78 @@ test('mfscli without a master: its message, a DEAD metadata server, no info; the
   });
 });
 
-/**
- * The stubbed mfscli answers the facts module's one call with the four recordings joined in the order mfscli prints
- * its sections (IN, CS, MB, HD): the combined call itself is not recorded yet.
- */
+/** The facts module's one call, recorded on the san playbook's cluster: 3 chunkservers with 2 disks each. */
+const FACTS_CALL = fixture('mfscli/facts-3-chunkservers');
+const LAB_FACTS = { masterHost: '10.3.1.100' };
+/** The stubbed mfscli replays that recording when asked exactly what it was asked on the lab. */
 function mfscliStubs(): Stubs {
-  const all = ['SIN-plain', 'SCS-plain', 'SMB-plain', 'SHD-plain'].map((n) => fixture(`mfscli/${n}`).stdout).join('\n');
-  return { mfscli: [['-H mfsmaster -P 9421 -n -p -SIN -SCS -SHD -SMB', { stdout: all, exitCode: 0 }]] };
+  return { mfscli: [[FACTS_CALL.command.replace(/^mfscli /, ''), FACTS_CALL]] };
 }
 
-test('moosefs_facts: one mfscli call (-n -p -SIN -SCS -SHD -SMB) run by /bin/sh, parsed into facts a playbook asserts on', (t) => {
+test('moosefs_facts on the recorded call (3 chunkservers, 2 disks each): one mfscli call run by /bin/sh, parsed into facts', (t) => {
   const d = tmp(t);
-  const p = moosefsFacts.validate({});
+  const p = moosefsFacts.validate(LAB_FACTS);
+  t.is(FACTS_CALL.command, mfscliCommand({ masterHost: '10.3.1.100', masterPort: 9421 }).display, 'recorded by the command the module runs');
   t.is(factsGatherScript(p).display.split('\n').filter((l) => l.includes('mfscli -H')).length, 1);
   const f = parseFactsGather(runStubbed(factsGatherScript(p), mfscliStubs(), d), p, 'master');
-  t.deepEqual(f.master, { host: 'mfsmaster', port: 9421, reachable: true });
-  t.is(f.chunkservers.length, 1);
-  t.is(f.disks.length, 1);
+  t.deepEqual(f.master, { host: '10.3.1.100', port: 9421, reachable: true });
+  t.deepEqual([f.masterError, f.errors], [null, []]);
+  // mfscli groups the metadata version's digits even with -p ("1 551").
+  t.like(f.metadataServers[0], { ip: '10.3.1.100', version: '3.0.117', state: '-', metadataVersion: 1551, ramUsed: 511913984, exportsChecksum: '60031CB7B5B13C8D' });
+  t.like(f.info, {
+    version: '3.0.117',
+    totalSpace: 2805866496,
+    availSpace: 2228342784,
+    trashSpace: 20971520,
+    trashFiles: 5,
+    fsObjects: 209,
+    directories: 3,
+    files: 206,
+    chunks: 206,
+    allChunkCopies: 412,
+    regularChunkCopies: 412,
+  });
+  t.deepEqual(f.copies, [{ goal: 2, copies: 2, chunks: 206 }], 'every chunk: goal 2, 2 copies');
+  t.deepEqual(f.classes, { missing: 0, endangered: 0, undergoal: 0, stable: 206, overgoal: 0, pendingDeletion: 0, toBeRemoved: 0 });
   t.true(f.atGoal);
+  t.deepEqual(
+    f.chunkservers.map((c) => [c.host, c.port, c.id, c.version, c.maintenance, c.chunks, c.used, c.total]),
+    [
+      ['10.3.1.101', 9422, 2, '3.0.117', 'maintenance_off', 158, 214327296, 935288832],
+      ['10.3.1.102', 9422, 3, '3.0.117', 'maintenance_off', 109, 149151744, 935288832],
+      ['10.3.1.103', 9422, 1, '3.0.117', 'maintenance_off', 145, 214044672, 935288832],
+    ],
+  );
+  t.true(f.chunkservers.every((c) => c.labels.length === 0 && c.removal.status === '-' && c.removal.chunks === 0));
+  t.is(f.chunkservers.reduce((n, c) => n + c.chunks, 0), f.info?.allChunkCopies ?? -1, 'every copy is on a connected chunkserver');
+  t.deepEqual(
+    f.disks.map((x) => [x.chunkserver, x.path, x.chunks, x.used, x.total]),
+    [
+      ['10.3.1.101:9422', '/mnt/data_chunk1/', 79, 138694656, 467644416],
+      ['10.3.1.101:9422', '/mnt/data_chunk2/', 79, 75632640, 467644416],
+      ['10.3.1.102:9422', '/mnt/data_chunk1/', 51, 70225920, 467644416],
+      ['10.3.1.102:9422', '/mnt/data_chunk2/', 59, 78925824, 467644416],
+      ['10.3.1.103:9422', '/mnt/data_chunk1/', 73, 142766080, 467644416],
+      ['10.3.1.103:9422', '/mnt/data_chunk2/', 72, 71278592, 467644416],
+    ],
+  );
+  t.true(f.disks.every((x) => x.lastError === 'no errors' && x.status.join() === 'ok' && x.scanning === null));
+  t.deepEqual([f.disconnected, f.metaloggers], [[], []], 'no metalogger in the san playbook');
   t.deepEqual(moosefsFacts.plan(p, f), [], 'read-only');
 });
 
 test('moosefs_facts wait: met at once, or the loop on the host times out and the task names what is missing', (t) => {
   const d = tmp(t);
-  const ok = moosefsFacts.validate({ wait: { chunkservers: 1, disks: 1, healthy: true, timeoutSeconds: 5 } });
-  t.is(parseFactsGather(runStubbed(factsGatherScript(ok), mfscliStubs(), d), ok, 'master').chunkservers.length, 1);
-  const three = moosefsFacts.validate({ wait: { chunkservers: 3, metaloggers: 1, timeoutSeconds: 1 } });
-  t.is(factsGatherScript(three).timeoutMs, 61_000, 'the command may run as long as the wait, and a minute more');
+  const ok = moosefsFacts.validate({ ...LAB_FACTS, wait: { chunkservers: 3, disks: 6, healthy: true, timeoutSeconds: 5 } });
+  t.is(parseFactsGather(runStubbed(factsGatherScript(ok), mfscliStubs(), d), ok, 'master').chunkservers.length, 3);
+  const four = moosefsFacts.validate({ ...LAB_FACTS, wait: { chunkservers: 4, metaloggers: 1, timeoutSeconds: 1 } });
+  t.is(factsGatherScript(four).timeoutMs, 61_000, 'the command may run as long as the wait, and a minute more');
   const started = Date.now();
-  const out = runStubbed(factsGatherScript(three), mfscliStubs(), d);
+  const out = runStubbed(factsGatherScript(four), mfscliStubs(), d);
   t.true(Date.now() - started >= 1000, 'it waited');
-  t.throws(() => parseFactsGather(out, three, 'master'), { message: 'moosefs_facts: after waiting up to 1 s on master, master mfsmaster:9421: 1 of 3 chunkservers connected (mfsmaster:9422); 0 of 1 metaloggers' });
+  t.throws(() => parseFactsGather(out, four, 'master'), {
+    message: 'moosefs_facts: after waiting up to 1 s on master, master 10.3.1.100:9421: 3 of 4 chunkservers connected (10.3.1.101:9422, 10.3.1.102:9422, 10.3.1.103:9422); 0 of 1 metaloggers',
+  });
 });
 
 test('moosefs_facts: no mfscli on the host is an error naming moosefs-cli', (t) => {
@@ -467,28 +509,74 @@ test('chunkserver id reset through converge: refused without force (nothing runs
   t.deepEqual(ran, ['systemctl stop moosefs-chunkserver.service', 'rm -f -- /var/lib/mfs/chunkserverid.mfs /mnt/data_chunk1/.metaid /mnt/data_chunk2/.metaid', 'systemctl reset-failed moosefs-chunkserver.service', 'systemctl start moosefs-chunkserver.service']);
 });
 
-test('chunkserver gather by /bin/sh: disk stat, mount, .metaid and chunkserverid.mfs bytes, the refusal in the journal', (t) => {
+/** chunk1's id files read by od (recorded on the san playbook's cluster): chunkserverid.mfs (id, metadata id), .metaid. */
+const CSID_OD = fixture('moosefs/chunkserverid-od');
+const METAID_OD = fixture('moosefs/metaid-od');
+/** The metadata id both hold, as MooseFS prints it (%016X). */
+const RECORDED_ID = '6B0202F984659E73';
+const RECORDED_DATA = '/var/lib/mfs';
+const RECORDED_DISK = '/mnt/data_chunk1';
+
+/**
+ * A chunkserver's files: `disk` holds a .metaid and `data` a chunkserverid.mfs, with the bytes recorded on chunk1;
+ * od is a stub replaying the recordings for exactly the recorded commands, the lab's paths swapped for these.
+ */
+function recordedIds(disk: string, data: string): Stubs['od'] {
+  mkdirSync(disk, { recursive: true });
+  mkdirSync(data, { recursive: true });
+  const bytes = (od: string) => Buffer.from(od.replace(/\s+/g, ''), 'hex');
+  writeFileSync(join(disk, '.metaid'), bytes(METAID_OD.stdout));
+  writeFileSync(join(data, 'chunkserverid.mfs'), bytes(CSID_OD.stdout));
+  const args = (command: string, from: string, to: string) => command.replace(/^od /, '').replace(from, to);
+  return [
+    [args(METAID_OD.command, RECORDED_DISK, disk), METAID_OD],
+    [args(CSID_OD.command, RECORDED_DATA, data), CSID_OD],
+  ];
+}
+
+test('chunkserver gather by /bin/sh: disk stat, mount, .metaid and chunkserverid.mfs (recorded od), the refusal in the journal', (t) => {
   const d = tmp(t);
   const disk = join(d, 'disk1');
-  mkdirSync(disk);
-  mkdirSync(join(d, 'data'));
-  writeFileSync(join(disk, '.metaid'), Buffer.from(OLD_ID, 'hex'));
-  writeFileSync(join(d, 'data', 'chunkserverid.mfs'), Buffer.concat([Buffer.from([0, 3]), Buffer.from(OLD_ID, 'hex')]));
-  const p = moosefsChunkserver.validate({ masterHost: '10.3.1.100', disks: [disk, join(d, 'nothing')], dataPath: join(d, 'data') });
-  // The journal line as mfschunkserver 3.0.117 formats it (its format string, with these two ids).
-  const refusal = `MATOCS_MASTER_ACK - wrong meta data id (file chunkserverid.mfs:${OLD_ID} ; received from master:${NEW_ID}). Can't connect to master\n`;
+  const data = join(d, 'data');
+  const p = moosefsChunkserver.validate({ masterHost: '10.3.1.100', disks: [disk, join(d, 'nothing')], dataPath: data });
+  // The journal line as mfschunkserver 3.0.117 formats it (its format string, with these two ids): not recorded.
+  const refusal = `MATOCS_MASTER_ACK - wrong meta data id (file chunkserverid.mfs:${RECORDED_ID} ; received from master:${NEW_ID}). Can't connect to master\n`;
   const stubs: Stubs = {
     mfschunkserver: [],
+    od: recordedIds(disk, data),
     systemctl: [['show *', fixture('service/running-enabled')]],
     findmnt: [['-n -o TARGET -T *', { stdout: '/\n', exitCode: 0 }]],
     journalctl: [['*', { stdout: `connected to Master\n${refusal}`, exitCode: 0 }]],
   };
   const f = parseChunkserverGather(runStubbed(chunkserverGatherScript(p), stubs, d), p, 'chunk1');
-  t.deepEqual(f.disks.map((x) => [x.path, x.stat?.type ?? null, x.mountTarget, x.metaid]), [[disk, 'directory', '/', OLD_ID], [join(d, 'nothing'), null, null, null]]);
-  t.deepEqual(f.csid, { id: 3, metaid: OLD_ID });
+  t.deepEqual(f.disks.map((x) => [x.path, x.stat?.type ?? null, x.mountTarget, x.metaid]), [[disk, 'directory', '/', RECORDED_ID], [join(d, 'nothing'), null, null, null]]);
+  t.deepEqual(f.csid, { id: 2, metaid: RECORDED_ID });
   t.is(f.refusedBy, NEW_ID);
   t.is(f.config.stat, null);
   t.is(f.dataDir?.type, 'directory');
+});
+
+test("chunk1's recorded id files: chunkserver id 2 (the master's id of 10.3.1.101), the same metadata id in both, upper case", (t) => {
+  t.is(CSID_OD.command, `od -A n -t x1 -v -- ${RECORDED_DATA}/chunkserverid.mfs`);
+  t.is(METAID_OD.command, `od -A n -t x1 -v -- ${RECORDED_DISK}/.metaid`);
+  const script = chunkserverGatherScript(chunk()).display;
+  t.true(script.includes('od -A n -t x1 -v -- "$1/.metaid"') && script.includes('od -A n -t x1 -v -- "$1"'), 'the gather runs the recorded od');
+  const d = tmp(t);
+  const p = chunk({ disks: [join(d, 'data_chunk1')], dataPath: join(d, 'mfs') });
+  const stubs: Stubs = {
+    mfschunkserver: [],
+    od: recordedIds(join(d, 'data_chunk1'), join(d, 'mfs')),
+    systemctl: [['show *', fixture('service/running-enabled')]],
+    findmnt: [['-n -o TARGET -T *', { stdout: '/\n', exitCode: 0 }]],
+    journalctl: [['*', { stdout: 'connected to Master\n', exitCode: 0 }]],
+  };
+  const f = parseChunkserverGather(runStubbed(chunkserverGatherScript(p), stubs, d), p, 'chunk1');
+  t.deepEqual(f.csid, { id: 2, metaid: RECORDED_ID }, 'chunkserverid.mfs: 2 bytes of id (0x0002), then the 8 of the metadata id');
+  t.is(f.disks[0]?.metaid, RECORDED_ID, '.metaid: the same 8 bytes');
+  t.is(f.refusedBy, null);
+  const master = parseMfscli(FACTS_CALL.stdout).chunkservers.find((c) => c.host === '10.3.1.101');
+  t.is(f.csid?.id ?? null, master?.id ?? null, 'chunk1 (10.3.1.101) is chunkserver 2 for the master, recorded in the same run');
+  t.deepEqual(steps(moosefsChunkserver.plan(chunk({ masterMetaid: RECORDED_ID.toLowerCase() }), { ...heldBy(RECORDED_ID), service: unit('moosefs-chunkserver.service', 'active') })), [], 'its own instance: nothing to clear');
 });
 
 // ---------------------------------------------------------------- metalogger, cgiserv, client
