@@ -3,6 +3,15 @@ import type { SshConnection } from '../../lib/connection/ssh.ts';
 import type { Lab } from '../../lab/lab.ts';
 import { sshTo } from '../../lab/vm.ts';
 
+/** A task's end on one host, as the lab tests collect it from the runner's host:end events. */
+export interface Ended {
+  host: string;
+  task: string;
+  status: string;
+  changes: string[];
+  message?: string;
+}
+
 export interface LabConnections {
   get(name: string): Promise<SshConnection>;
   /** Forget a VM's connection (it is rebooting): the next get() opens a new one. */

@@ -23,7 +23,7 @@ import {
   type PartitionOutput,
 } from '../../modules/index.ts';
 import { failover, failoverPaths, parseResultFile, summarize, type FailoverResult } from '../../modules/failover.ts';
-import { labConnections } from './connections.ts';
+import { labConnections, type Ended } from './connections.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHUNK = 'chunk1';
@@ -94,14 +94,6 @@ const chain = (settings: Record<string, number> = DEFAULT_SETTINGS): Playbook =>
       play({ name: 'chunk1', hosts: CHUNK, tasks: [multipath, login(settings), ...VOLUMES.flatMap(volumeTasks)] }),
     ],
   });
-
-interface Ended {
-  host: string;
-  task: string;
-  status: string;
-  changes: string[];
-  message?: string;
-}
 
 async function run(book: Playbook, check = false): Promise<{ exitCode: number; ended: Ended[] }> {
   const ended: Ended[] = [];

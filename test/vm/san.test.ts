@@ -22,7 +22,7 @@ import { runPlaybook } from '../../lib/runner.ts';
 import { labDown, labStatus, labUp, rebootVm, type Lab } from '../../lab/lab.ts';
 import { parseMfscli, allAtGoal, type MfscliReport } from '../../modules/moosefs/mfscli.ts';
 import { exportsOf, san } from '../../playbooks/san.ts';
-import { labConnections } from './connections.ts';
+import { labConnections, type Ended } from './connections.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOSTS = ['sto1', 'sto2', 'chunk1', 'chunk2', 'chunk3', 'master'] as const;
@@ -39,14 +39,6 @@ const out = async (host: string, script: Command, timeoutMs = 120_000): Promise<
   if (r.exitCode !== 0) throw new Error(`${host}: exit ${r.exitCode}: ${r.stderr.trim() || r.stdout.trim()}`);
   return r.stdout;
 };
-
-interface Ended {
-  host: string;
-  task: string;
-  status: string;
-  changes: string[];
-  message?: string;
-}
 
 async function run(check = false, tags: readonly string[] = []): Promise<{ exitCode: number; ended: Ended[]; seconds: number }> {
   const ended: Ended[] = [];
