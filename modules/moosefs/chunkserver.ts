@@ -166,8 +166,12 @@ export function chunkserverGatherScript(p: MoosefsChunkserverParams) {
     unit: CHUNKSERVER_UNIT,
     more: [
       sh`sanbook_disk() {
-  if [ ! -e "$1" ]; then echo absent; return 0; fi
-  stat --printf ${STAT_FORMAT} -- "$1" || return 1
+  # A disk that cannot be read (EIO: an XFS that shut down) is an error naming it, not "absent".
+  if ! s=$(stat --printf ${STAT_FORMAT} -- "$1" 2>&1); then
+    case $s in *'No such file or directory') echo absent; return 0;; esac
+    printf '%s\n' "$s" >&2; return 1
+  fi
+  printf '%s\n' "$s"
   printf 'mount %s\\n' "$(findmnt -n -o TARGET -T "$1" 2>/dev/null | head -n 1)"
   if [ -f "$1/.metaid" ]; then printf 'metaid %s\\n' "$(od -A n -t x1 -v -- "$1/.metaid" | tr -d ' \\n')"; fi
 }

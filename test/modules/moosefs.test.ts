@@ -556,6 +556,17 @@ test('chunkserver gather by /bin/sh: disk stat, mount, .metaid and chunkserverid
   t.is(f.dataDir?.type, 'directory');
 });
 
+test('chunkserver gather: a disk stat cannot read is an error naming it (not "absent": an XFS that shut down gives EIO)', (t) => {
+  const d = tmp(t);
+  writeFileSync(join(d, 'file'), 'x');
+  const bad = join(d, 'file', 'disk'); // stat fails with ENOTDIR here, as it fails with EIO on a shut-down XFS
+  const p = moosefsChunkserver.validate({ masterHost: '10.3.1.100', disks: [bad], dataPath: join(d, 'data') });
+  const stubs: Stubs = { mfschunkserver: [], systemctl: [['show *', fixture('service/running-enabled')]], journalctl: [['*', { stdout: '', exitCode: 0 }]] };
+  t.throws(() => parseChunkserverGather(runStubbed(chunkserverGatherScript(p), stubs, d), p, 'chunk1'), {
+    message: new RegExp(`^moosefs_chunkserver: reading disk ${bad} failed on chunk1: stat: cannot statx? '${bad}': Not a directory`),
+  });
+});
+
 test("chunk1's recorded id files: chunkserver id 2 (the master's id of 10.3.1.101), the same metadata id in both, upper case", (t) => {
   t.is(CSID_OD.command, `od -A n -t x1 -v -- ${RECORDED_DATA}/chunkserverid.mfs`);
   t.is(METAID_OD.command, `od -A n -t x1 -v -- ${RECORDED_DISK}/.metaid`);
