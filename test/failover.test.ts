@@ -267,7 +267,7 @@ test('local: an existing file that this test did not write is never overwritten'
 });
 
 test('local: writes wrap around the capped file and each block is checked against its latest write', async (t) => {
-  const l = await local(t, { blockBytes: 1048576, writeIntervalMs: 0, downSeconds: 4 }); // 16 MiB cap: 16 blocks; 5 s of writing (2 s gave 14 writes on a loaded machine)
+  const l = await local(t, { blockBytes: 1048576, writeIntervalMs: 0, leadSeconds: 4 }); // 16 MiB cap: 16 blocks; local phases write for leadSeconds (1 s gave 14-15 writes on a loaded machine)
   const r = await l.run(LOCAL_PHASES);
   t.is(r.code, 0, r.stderr);
   const res = l.read();
