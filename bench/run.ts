@@ -72,9 +72,27 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   };
 }
 
+const USAGE = `usage: npx tsx bench/run.ts [--hosts 1,6,50,200] [--runs 5] [--quick] [--ansible-max 50]
+       [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
+       npx tsx bench/run.ts --from bench/results.json   (re-render RESULTS.md from the raw samples)
+`;
+
 async function main(): Promise<void> {
   const started = performance.now();
-  const options = parseBenchArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(argv);
+  } catch (e) {
+    // A mistake on the command line: one line and the usage, no stack.
+    process.stderr.write(`bench/run.ts: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+    process.exitCode = 1;
+    return;
+  }
   if (options.from !== undefined) {
     // The raw samples are the record; the page is rendered from them (after a change to report.ts, say).
     const saved = JSON.parse(await readFile(options.from, 'utf8')) as ReportInput;
