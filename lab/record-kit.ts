@@ -68,6 +68,11 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no
   }
 }
 
+/** "PACKAGE VERSION" of an installed Debian package: the `tool` of a fixture. */
+export function pkgVersion(r: Recorder, pkg: string): Promise<string> {
+  return r.version(sh`dpkg-query -W -f '\${Package} \${Version}\\n' ${pkg}`);
+}
+
 /** Wait until a command succeeds (exit 0), polling every second, or fail naming what was awaited. */
 export async function until(rec: Recorder, command: Command, what: string, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -12,9 +12,8 @@
 import { sh } from '../lib/command.ts';
 import { mfscliCommand } from '../modules/moosefs/facts.ts';
 import { showCommand } from '../modules/service.ts';
-import { until, type Recorder } from './record-kit.ts';
+import { pkgVersion, until, type Recorder } from './record-kit.ts';
 
-const pkgVersion = (r: Recorder, pkg: string): Promise<string> => r.version(sh`dpkg-query -W -f '\${Package} \${Version}\\n' ${pkg}`);
 
 export async function recordSan(chunk1: Recorder, master: Recorder, masterIp: string): Promise<void> {
   const built = await chunk1.conn.exec(sh`grep -q 'alias data_chunk1' /etc/multipath.conf && mountpoint -q /mnt/data_chunk2 && systemctl is-active -q moosefs-chunkserver`);

@@ -8,11 +8,10 @@ import { cmd, sh, type Command } from '../lib/command.ts';
 import { showCommand } from '../modules/service.ts';
 import { configfsDumpCommand } from '../modules/targetcli/dump.ts';
 import { setLink } from './net.ts';
-import { type Recorder, until } from './record-kit.ts';
+import { pkgVersion, type Recorder, until } from './record-kit.ts';
 import type { VmSpec } from './topology.ts';
 
 const diskId = (host: string, n: number): string => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${host}-d${n}`;
-const pkgVersion = (r: Recorder, pkg: string): Promise<string> => r.version(sh`dpkg-query -W -f '\${Package} \${Version}\\n' ${pkg}`);
 const LSBLK = sh`lsblk -J -b -o NAME,KNAME,PATH,SIZE,TYPE,FSTYPE,LABEL,UUID,PTTYPE,PARTLABEL,SERIAL,MOUNTPOINTS`;
 
 export const T1 = 'iqn.2024-12.tp2.b3:data-chunk1';

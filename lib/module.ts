@@ -10,7 +10,7 @@
  * `changed` is "the plan was not empty"; check mode is "print the plan, run nothing". No module ever sees a
  * check flag.
  */
-import type { Command } from './command.ts';
+import { cmd, type Command } from './command.ts';
 import type { Connection, PutOptions } from './connection/types.ts';
 import type { HostFacts } from './facts.ts';
 import type { ModuleExample } from './reference.ts';
@@ -132,4 +132,9 @@ export function exec(command: Command): Step {
 
 export function put(path: string, content: string | Uint8Array, options: PutOptions = {}): Step {
   return { kind: 'put', path, content, ...options };
+}
+
+/** `mkdir -p` of the folder a file goes in (put writes into an existing folder only): a drop-in's NAME.d, say. */
+export function mkdirFor(path: string): Step {
+  return exec(cmd('mkdir', '-p', '--', path.slice(0, path.lastIndexOf('/')) || '/'));
 }

@@ -11,7 +11,7 @@
  * marked destructive: the chunks on the disks belong to the old instance and the new master has them deleted.
  */
 import { cmd, sh } from '../../lib/command.ts';
-import { defineModule, exec, type Change } from '../../lib/module.ts';
+import { defineModule, exec, mkdirFor, type Change } from '../../lib/module.ts';
 import type { Secret } from '../../lib/secret.ts';
 import { planContent, type FileContentFacts } from '../copy.ts';
 import { STAT_FORMAT, parseStat, type Stat } from '../file.ts';
@@ -120,7 +120,7 @@ export function planChunkserver(p: MoosefsChunkserverParams, f: MoosefsChunkserv
   const dropInChanges = planContent({ path: MOUNTS_DROP_IN, content: Buffer.from(dropIn.content), mode: '0644', owner: 'root', group: 'root' }, f.dropIn);
   for (const c of dropInChanges) {
     const writes = c.steps.some((s) => s.kind === 'put');
-    changes.push(writes ? { ...c, summary: `${c.summary}: the chunkserver starts after the mounts of ${p.disks.join(', ')}; daemon-reload`, steps: [exec(cmd('mkdir', '-p', '--', MOUNTS_DROP_IN.replace(/\/[^/]+$/, ''))), ...c.steps, exec(cmd('systemctl', 'daemon-reload'))] } : c);
+    changes.push(writes ? { ...c, summary: `${c.summary}: the chunkserver starts after the mounts of ${p.disks.join(', ')}; daemon-reload`, steps: [mkdirFor(MOUNTS_DROP_IN), ...c.steps, exec(cmd('systemctl', 'daemon-reload'))] } : c);
   }
   changes.push(...planOwnedDir(p.dataPath ?? DEFAULT_DATA, f.dataDir, user, group, 'data directory', true));
   for (const d of f.disks) changes.push(...planDisk(p, d, user, group));

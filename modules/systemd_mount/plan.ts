@@ -9,7 +9,7 @@
  * wants and the task's `what` the mistake: the plan names both and lets the user decide with force.
  */
 import { cmd } from '../../lib/command.ts';
-import { exec, put, type Change, type Step } from '../../lib/module.ts';
+import { exec, mkdirFor, put, type Change, type Step } from '../../lib/module.ts';
 import { describeSignature, type Signature } from '../blockdev.ts';
 import type { ServiceFacts } from '../service.ts';
 
@@ -111,6 +111,8 @@ export function dropinPath(what: string, where: string): string {
 export function renderDropin(where: string, timeout: number | 'infinity'): string {
   return `# Managed by sanbook (systemd_mount module, for ${unitName(where)}): how long systemd waits for this device at boot.\n[Unit]\nJobRunningTimeoutSec=${timeout}\n`;
 }
+
+const waitText = (timeout: number | 'infinity'): string => (timeout === 'infinity' ? 'without limit' : `${timeout} s`);
 
 interface Wanted {
   readonly where: string;
@@ -253,16 +255,16 @@ export function planSystemdMount(p: SystemdMountParams, f: SystemdMountFacts): C
     files.push({ summary: `${f.unitFile === null ? 'create' : 'update'} ${unitPath}`, steps: [put(unitPath, text, { mode: 0o644, owner: 'root', group: 'root' })], diff: { label: unitPath, before: f.unitFile ?? '', after: text } });
   }
   // The device timeout of a unit file's mount: a drop-in of the device unit; the fstab form has it in the line.
-  const dropin = useUnit && w !== null && p.deviceTimeout !== undefined ? { path: dropinPath(w.what, where), text: renderDropin(where, p.deviceTimeout) } : null;
+  const dropin = useUnit && w !== null && p.deviceTimeout !== undefined ? { path: dropinPath(w.what, where), text: renderDropin(where, p.deviceTimeout), what: w.what, timeout: p.deviceTimeout } : null;
   for (const [path, old] of Object.entries(f.dropins)) {
     if (path === dropin?.path) continue;
-    files.push({ summary: `remove ${path} (the device timeout of ${name}${dropin ? `; ${deviceUnit(w?.what ?? '')} takes it now` : ''})`, steps: [exec(cmd('rm', '-f', '--', path))], diff: { label: path, before: old, after: '' } });
+    files.push({ summary: `remove ${path} (the device timeout of ${name}${dropin ? `; ${deviceUnit(dropin.what)} takes it now` : ''})`, steps: [exec(cmd('rm', '-f', '--', path))], diff: { label: path, before: old, after: '' } });
   }
   if (dropin !== null && f.dropins[dropin.path] !== dropin.text) {
     const had = f.dropins[dropin.path] !== undefined;
     files.push({
-      summary: `${had ? 'update' : 'create'} ${dropin.path}: systemd waits ${p.deviceTimeout === 'infinity' ? 'without limit' : `${String(p.deviceTimeout)} s`} for ${devicePath(w?.what ?? '')} at boot`,
-      steps: [exec(cmd('mkdir', '-p', '--', dropin.path.slice(0, dropin.path.lastIndexOf('/')))), put(dropin.path, dropin.text, { mode: 0o644, owner: 'root', group: 'root' })],
+      summary: `${had ? 'update' : 'create'} ${dropin.path}: systemd waits ${waitText(dropin.timeout)} for ${devicePath(dropin.what)} at boot`,
+      steps: [mkdirFor(dropin.path), put(dropin.path, dropin.text, { mode: 0o644, owner: 'root', group: 'root' })],
       diff: { label: dropin.path, before: f.dropins[dropin.path] ?? '', after: dropin.text },
     });
   }
@@ -297,7 +299,7 @@ function planMounted(w: Wanted, f: SystemdMountFacts, name: string, line: string
     const sig = f.signature;
     const note =
       f.device === null
-        ? `; ${w.what} does not exist now: systemd waits for it (${timeout === undefined ? '90 s' : timeout === 'infinity' ? 'without limit' : `${timeout} s`})${timeout === 'infinity' ? '' : ' and fails'}`
+        ? `; ${w.what} does not exist now: systemd waits for it (${waitText(timeout ?? 90)})${timeout === 'infinity' ? '' : ' and fails'}`
         : sig?.type !== w.type
           ? `; ${f.device} holds ${sig ? describeSignature(sig) : 'no filesystem'} now, not ${w.type}`
           : '';

@@ -19,7 +19,7 @@
  *   in without CHAP). tgtd never shows passwords: the previous conf file is what tells they changed.
  */
 import { Command, cmd, sh } from '../../lib/command.ts';
-import { exec, put, type Change, type Step } from '../../lib/module.ts';
+import { exec, mkdirFor, put, type Change, type Step } from '../../lib/module.ts';
 import type { Secret } from '../../lib/secret.ts';
 import { maskConf, parseConf, type ConfTarget, type TgtSession, type TgtTarget } from './parse.ts';
 import { confPath, DROP_IN, DROP_IN_TEXT, IPV6_PORTAL, renderConf, wantedTargets, type ChapUser, type TgtFacts, type TgtParams, type WantedTarget } from './wanted.ts';
@@ -179,7 +179,7 @@ function planPresent(p: TgtParams, f: TgtFacts, old: readonly ConfTarget[]): Cha
 function planDropIn(p: TgtParams, f: TgtFacts): Change[] {
   const reload = exec(cmd('systemctl', 'daemon-reload'));
   if (p.ipv6Portal === false && f.dropIn !== DROP_IN_TEXT) {
-    return [{ summary: `${f.dropIn == null ? 'create' : 'update'} ${DROP_IN} (no IPv6 portal after tgt starts)`, steps: [exec(cmd('mkdir', '-p', '--', '/etc/systemd/system/tgt.service.d')), put(DROP_IN, DROP_IN_TEXT, { mode: 0o644 }), reload], diff: { label: DROP_IN, before: f.dropIn ?? '', after: DROP_IN_TEXT } }];
+    return [{ summary: `${f.dropIn == null ? 'create' : 'update'} ${DROP_IN} (no IPv6 portal after tgt starts)`, steps: [mkdirFor(DROP_IN), put(DROP_IN, DROP_IN_TEXT, { mode: 0o644 }), reload], diff: { label: DROP_IN, before: f.dropIn ?? '', after: DROP_IN_TEXT } }];
   }
   if (p.ipv6Portal === true && f.dropIn != null) {
     return [{ summary: `remove ${DROP_IN} (tgtd listens on ${IPV6_PORTAL} by default)`, steps: [exec(cmd('rm', '-f', '--', DROP_IN)), reload] }];
