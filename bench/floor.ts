@@ -5,12 +5,14 @@
  *   npx tsx bench/floor.ts HOSTS.json [--via raw|sanbook] [--commands 20]
  *
  * HOSTS.json: { user, keyFile, knownHostsFile, hosts: [{ name, port }] }.
- * --via raw: ssh2's Client directly, `exec('true')` (what the SSH round trip itself costs);
+ * --via raw: ssh2's Client directly on a socket with TCP_NODELAY, `exec('true')` (what the SSH round trip
+ *   itself costs);
  * --via sanbook: our SshConnection (lib/connection/ssh.ts), `exec(cmd('true'))`, i.e. with the wrapping every
  *   command of ours gets (LC_ALL=C, coreutils timeout, /bin/sh -c) and its host-key check.
  */
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
@@ -75,10 +77,14 @@ function rawExec(client: ssh2.Client, command: string): Promise<number> {
 async function rawHost(spec: FloorHosts, port: number, key: Buffer, hostKey: Buffer | undefined, n: number): Promise<HostTiming> {
   const t0 = performance.now();
   const client = new ssh2.Client();
+  // Nagle's algorithm off, as our connection has it: with it on, each command waits ~40 ms for a delayed ACK,
+  // and that would be a floor no client needs to pay.
+  const sock = connect({ host: '127.0.0.1', port, noDelay: true });
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
     client.once('error', reject);
     client.connect({
+      sock,
       host: '127.0.0.1',
       port,
       username: spec.user,

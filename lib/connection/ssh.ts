@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import ssh2, { type ClientChannel, type ConnectConfig, type ExecOptions as Ssh2ExecOptions } from 'ssh2';
 import SSH2Promise from 'ssh2-promise';
@@ -223,11 +224,21 @@ export class SshConnection implements Connection {
     const entries = await this.#knownHosts();
     const known = knownKeyTypes(entries, o.address, o.port);
     const serverHostKey = o.hostKeyChecking === 'off' ? undefined : preferredHostKeyAlgorithms(known);
+    // ssh2-promise rejects with the LAST error: after a ready timeout that is "Connection lost before
+    // handshake". Every error is also emitted as a "disconnect" event: keep them all to tell the cause.
+    const errors: unknown[] = [];
+    // Our own TCP socket, with Nagle's algorithm off. ssh2's own socket keeps it on, and then every command
+    // waits for the peer's delayed ACK: about 40 ms a round trip on any link (48 ms a command on loopback
+    // against 5.5 ms without it; bench/RESULTS.md). ssh2 takes over the socket and its errors; the listener
+    // here only keeps an error that comes before ssh2 has attached its own from being an uncaught one.
+    const sock = tcpConnect({ host: o.address, port: o.port, noDelay: true });
+    sock.on('error', (e) => errors.push(e));
     const ssh = new SSH2Promise({
       ...auth,
       uniqueId: this.#uniqueId,
       host: o.address,
       port: o.port,
+      sock,
       username: o.user,
       reconnect: false,
       readyTimeout: connectTimeoutMs,
@@ -237,9 +248,6 @@ export class SshConnection implements Connection {
       ...(serverHostKey !== undefined ? { algorithms: { serverHostKey } } : {}),
     });
     this.#ssh = ssh;
-    // ssh2-promise rejects with the LAST error: after a ready timeout that is "Connection lost before
-    // handshake". Every error is also emitted as a "disconnect" event: keep them all to tell the cause.
-    const errors: unknown[] = [];
     ssh.on('ssh', (status: unknown, _conn: unknown, payload: unknown) => {
       const err = payloadError(payload);
       if (status === 'disconnect' && err !== undefined) errors.push(err);
