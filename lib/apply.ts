@@ -133,6 +133,8 @@ export interface ConvergeOptions {
   timeoutMs?: number;
   /** Told the plan as soon as it is made (before a refusal or any step). */
   onPlan?: (changes: readonly Change[]) => void;
+  /** The facts, gathered already (ahead, by the runner): the first gather is skipped. */
+  gathered?: { readonly facts: unknown };
   /** Told each step just before it runs. */
   onStep?: (step: Step) => void;
 }
@@ -149,7 +151,7 @@ export async function converge<P, F, R>(
   ctx: GatherContext,
   options: ConvergeOptions = {},
 ): Promise<ModuleOutcome<R>> {
-  const before = await module.gather(conn, params, ctx);
+  const before = options.gathered !== undefined ? (options.gathered.facts as F) : await module.gather(conn, params, ctx);
   const changes = module.plan(params, before);
   options.onPlan?.(changes);
   const output = (f: F): R => (module.output ? module.output(params, f) : (f as unknown as R));

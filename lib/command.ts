@@ -226,6 +226,17 @@ export interface WrapOptions {
 export const KILL_AFTER_S = 5;
 
 /**
+ * One command's line in a batch (lib/connection/batch.ts), run by the batch's own /bin/sh: as the connecting
+ * user, a subshell that evals the script with LC_ALL=C (a syntax error, an `exit` or a `cd` stay in it, and no
+ * program is started for the wrapping); with become, `sudo -n ... /bin/sh -c` as wrapForHost has it. No
+ * timeout of its own: the batch has one.
+ */
+export function wrapForBatch(command: Command, options: { become?: boolean | string } = {}): Buffer {
+  if (options.become) return wrapForHost(command, { become: options.become });
+  return Buffer.concat([Buffer.from('(LC_ALL=C; export LC_ALL; eval '), quoteBytes(asciiSafe(command.script)), Buffer.from(')')]);
+}
+
+/**
  * The exact bytes sent to a host: `/bin/sh -c '<script>'` with LC_ALL=C, optionally under `sudo -n`.
  * Wrapping in /bin/sh makes the command independent of the login shell (bash, zsh, fish, csh).
  */

@@ -34,8 +34,12 @@ export class HostContexts {
     byHost.set(host, output);
   }
 
-  /** The context of a host during the run (preflight: facts and results throw NotYetKnown). */
-  context(host: string, play: Play | undefined, preflight = false): TaskContext {
+  /**
+   * The context of a host. During the run ('run'); before it ('preflight': facts and results throw
+   * NotYetKnown); gathering ahead ('ahead': results throw NotYetKnown, since a later task's params may read a
+   * result that does not exist yet or will be another).
+   */
+  context(host: string, play: Play | undefined, mode: 'run' | 'preflight' | 'ahead' = 'run'): TaskContext {
     const inv = this.#inventory;
     const entry = inv.host(host);
     const allFacts = this.#facts;
@@ -52,7 +56,7 @@ export class HostContexts {
         return facts;
       },
       result<R>(task: Task<unknown, R>, of: string = host): R | undefined {
-        if (preflight) throw new NotYetKnown(`the result of "${task.name}" exists only at run time`);
+        if (mode !== 'run') throw new NotYetKnown(`the result of "${task.name}" is read when the task runs`);
         return results.get(task as Task<unknown, unknown>)?.get(of) as R | undefined;
       },
       hosts(pattern?: string): readonly string[] {

@@ -10,6 +10,7 @@ import { scoped, type ScopeOptions } from './connection/scoped.ts';
 import { UserError } from './errors.ts';
 import type { HostFacts } from './facts.ts';
 import type { Change, Task, TaskContext } from './module.ts';
+import { sameParams } from './read-ahead.ts';
 import { maskSecrets } from './secret.ts';
 
 export interface HostTaskResult {
@@ -32,9 +33,17 @@ export interface HostTaskEnv {
    */
   readonly pendingChanges?: boolean;
   readonly become: boolean | string | undefined;
+  /** What the runner gathered ahead for this task, with the params it was gathered for (lib/read-ahead.ts). */
+  readonly ahead?: GatheredAhead;
   readonly connection: () => Promise<{ conn: Connection; facts: HostFacts }>;
   readonly onPlan: (changes: ChangeView[]) => void;
   readonly onStep: (step: string) => void;
+}
+
+export interface GatheredAhead {
+  readonly params: unknown;
+  /** undefined: the gather failed or did not finish ahead; the task gathers in its turn. */
+  readonly gathered: Promise<{ readonly facts: unknown } | undefined>;
 }
 
 export function viewChange(change: Change): ChangeView {
@@ -88,7 +97,9 @@ export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
       ...(task.timeoutMs !== undefined ? { timeoutMs: task.timeoutMs } : {}),
     };
     const runOn = scoped(conn, scope);
+    const gathered = env.ahead !== undefined && sameParams(env.ahead.params, params) ? await env.ahead.gathered : undefined;
     const outcome = await converge(runOn, task.module, params, { host: ctx.host, facts }, {
+      ...(gathered !== undefined ? { gathered } : {}),
       check: env.check,
       force: task.force === true,
       onPlan: (changes) => {

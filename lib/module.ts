@@ -57,6 +57,13 @@ export interface ModuleDefinition<P, F, R> {
   /** Examples for the reference (each validated by the docs test). */
   readonly examples?: readonly ModuleExample[];
   gather(conn: Connection, params: P, ctx: GatherContext): Promise<F>;
+  /**
+   * The gather is a quick read of this host's own state (a stat, a file, the package database): the runner may
+   * start it ahead of the task, batched with other tasks' gathers in one round trip, and use it while nothing
+   * has changed on any host since (lib/read-ahead.ts). Leave unset for a gather that waits, takes long, or
+   * reads another host.
+   */
+  readonly readAhead?: boolean;
   plan(params: P, facts: F): Change[];
   /** What later tasks read from this task (default: the facts gathered after apply). */
   output?(params: P, facts: F): R;

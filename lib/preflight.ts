@@ -26,7 +26,7 @@ export function preflight(
   book.plays.forEach((play, i) => {
     for (const task of [...play.tasks, ...(play.handlers ?? [])]) {
       for (const host of playHosts[i] ?? []) {
-        const ctx = contexts.context(host, play, true);
+        const ctx = contexts.context(host, play, 'preflight');
         let raw: unknown;
         try {
           if (task.when && !task.when(ctx)) continue;

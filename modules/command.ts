@@ -108,6 +108,7 @@ export const command = defineModule<CommandParams, CommandFacts>({
       removes: { ...pathSchema, description: 'Absolute path: run only while it exists; the command must remove it.' },
     },
   },
+  readAhead: true,
   async gather(conn, params) {
     buildCommand(params); // refuses argv + shell before anything runs
     if (params.creates === undefined && params.removes === undefined) return { createsExists: null, removesExists: null };

@@ -122,6 +122,7 @@ export const copy = defineModule<CopyParams, FileContentFacts, CopyOutput>({
       ...attributeSchema,
     },
   },
+  readAhead: true,
   gather: (conn, params) => readFile(conn, params.path),
   plan(params, facts) {
     return planContent(

@@ -270,6 +270,7 @@ export const file = defineModule<FileParams, FileFacts>({
     if: { properties: { state: { const: 'link' } }, required: ['state'] },
     then: { properties: { src: true }, required: ['src'] },
   },
+  readAhead: true,
   async gather(conn, params) {
     const r = await conn.exec(fileGatherCommand(params.path, params.state === 'absent' || params.state === 'link'));
     if (r.exitCode !== 0) throw new Error(`cannot inspect ${params.path}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);

@@ -310,6 +310,7 @@ export const pkg = defineModule<PackageParams, PackageFacts>({
       },
     },
   },
+  readAhead: true,
   async gather(conn, params, ctx) {
     const manager = managerOf(ctx.facts.packageManager, ctx.host);
     const names = namesOf(params);

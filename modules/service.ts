@@ -138,6 +138,7 @@ export const service = defineModule<ServiceParams, ServiceFacts>({
       masked: { type: 'boolean', description: 'Mask the unit (it can then not be started) or unmask it.' },
     },
   },
+  readAhead: true,
   async gather(conn, params, ctx) {
     if (!ctx.facts.systemd) throw new Error(`service ${params.name}: systemd is not running on ${ctx.host}`);
     const r = await conn.exec(showCommand(params.name));

@@ -300,6 +300,7 @@ export const setting = defineModule<SettingParams, FileContentFacts, SettingOutp
       ...attributeSchema,
     },
   },
+  readAhead: true,
   gather: (conn, params) => readFile(conn, params.path),
   plan: planSetting,
   output: (params, facts) => {

@@ -55,6 +55,7 @@ export const template = defineModule<TemplateParams, TemplateFacts, TemplateOutp
       ...attributeSchema,
     },
   },
+  readAhead: true,
   async gather(conn, params) {
     if (params.template !== undefined && params.source !== undefined) throw new Error('template: give template or source, not both');
     const vars = params.vars ?? {};

@@ -3,13 +3,15 @@
  * (/bin/sh -c, LC_ALL=C, sudo -n for become), so a module behaves the same on both.
  */
 import { $ } from 'zx';
-import { wrapForHost, type Command } from '../command.ts';
+import { wrapForBatch, wrapForHost, type Command } from '../command.ts';
+import { runBatch } from './batch.ts';
 import { putWith } from './put.ts';
 import {
   CLIENT_GRACE_MS,
   ConnectionError,
   endedByTimeout,
   DEFAULT_COMMAND_TIMEOUT_MS,
+  type BatchItem,
   type Connection,
   type ExecOptions,
   type ExecResult,
@@ -40,10 +42,26 @@ export class LocalConnection implements Connection {
     return this.#count;
   }
 
+  /** A command's become and timeout: its own, else the connection's. */
+  #scope(command: Command, options: ExecOptions): { become: boolean | string; timeoutMs: number } {
+    return { become: options.become ?? this.#become, timeoutMs: options.timeoutMs ?? command.timeoutMs ?? this.#timeoutMs };
+  }
+
+  execBatch(items: readonly BatchItem[]): Promise<(ExecResult | undefined)[]> {
+    return runBatch(
+      items,
+      (i) => {
+        const { become, timeoutMs } = this.#scope(i.command, i.options ?? {});
+        return { line: wrapForBatch(i.command, { become }), timeoutMs };
+      },
+      (script, timeoutMs) => this.exec(script, { become: false, timeoutMs }),
+    );
+  }
+
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#count++;
-    const timeoutMs = options.timeoutMs ?? command.timeoutMs ?? this.#timeoutMs;
-    const script = wrapForHost(command, { become: options.become ?? this.#become, timeoutMs }).toString('utf8');
+    const { become, timeoutMs } = this.#scope(command, options);
+    const script = wrapForHost(command, { become, timeoutMs }).toString('utf8');
     const started = performance.now();
     try {
       const child = $({

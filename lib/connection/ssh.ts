@@ -17,10 +17,11 @@ import { connect as tcpConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import ssh2, { type ClientChannel, type ConnectConfig, type ExecOptions as Ssh2ExecOptions } from 'ssh2';
 import SSH2Promise from 'ssh2-promise';
-import { wrapForHost, type Command } from '../command.ts';
+import { wrapForBatch, wrapForHost, type Command } from '../command.ts';
 import { maskSecrets, type Secret } from '../secret.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyChecking } from './host-keys.ts';
 import { hostKeyName, knownKeyTypes, readKnownHosts, type KnownHostEntry } from './known_hosts.ts';
+import { runBatch } from './batch.ts';
 import { putWith } from './put.ts';
 import {
   CLIENT_GRACE_MS,
@@ -28,6 +29,7 @@ import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   endedByTimeout,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  type BatchItem,
   type Connection,
   type ExecOptions,
   type ExecResult,
@@ -304,11 +306,28 @@ export class SshConnection implements Connection {
     delete cache[this.#uniqueId];
   }
 
+  /** A command's become and timeout: its own, else the connection's. */
+  #scope(command: Command, options: ExecOptions): { become: boolean | string; timeoutMs: number } {
+    return {
+      become: options.become ?? this.#options.become ?? false,
+      timeoutMs: options.timeoutMs ?? command.timeoutMs ?? this.#options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    };
+  }
+
+  execBatch(items: readonly BatchItem[]): Promise<(ExecResult | undefined)[]> {
+    return runBatch(
+      items,
+      (i) => {
+        const { become, timeoutMs } = this.#scope(i.command, i.options ?? {});
+        return { line: wrapForBatch(i.command, { become }), timeoutMs };
+      },
+      (script, timeoutMs) => this.exec(script, { become: false, timeoutMs }),
+    );
+  }
+
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#count++;
-    const become = options.become ?? this.#options.become ?? false;
-    const timeoutMs =
-      options.timeoutMs ?? command.timeoutMs ?? this.#options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const { become, timeoutMs } = this.#scope(command, options);
     // The host's coreutils `timeout` kills the command's process group: nothing is left running there.
     const wrapped = wrapForHost(command, { become, timeoutMs });
     const session = await (this.#opening ??= this.#open());

@@ -36,6 +36,12 @@ export interface ExecOptions {
   become?: boolean | string;
 }
 
+/** One command of a batch (Connection.execBatch). */
+export interface BatchItem {
+  readonly command: Command;
+  readonly options?: ExecOptions;
+}
+
 export interface Connection {
   /** Inventory name of the host. */
   readonly host: string;
@@ -43,6 +49,13 @@ export interface Connection {
   exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
   /** Write a file atomically: a temp file in the same folder, then rename. Throws on failure. */
   put(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
+  /**
+   * Run commands one after the other in ONE round trip (one shell on the host), each wrapped as exec() wraps
+   * it, stdin from /dev/null (a command with stdin is refused). A result is undefined when that command did not
+   * finish in the batch, or exited 124 or 137 (maybe its timeout): run it alone to know. Counts as one command.
+   * Optional: without it, run each command with exec().
+   */
+  execBatch?(items: readonly BatchItem[]): Promise<(ExecResult | undefined)[]>;
   /** How many commands this connection has run (round trips). */
   readonly commandCount: number;
   close(): Promise<void>;

@@ -1,0 +1,116 @@
+/**
+ * Gathering ahead. When a play reaches a host (and again after a task that changed nothing on any host), the
+ * gathers of that task and of the play's later tasks whose module allows it (`readAhead`) start at once, and
+ * their commands go to the host together: one round trip (Connection.execBatch) instead of one per task.
+ *
+ * A task uses what was gathered ahead for it only when nothing changed on any host between that read and the
+ * task's start (the runner counts changes), and when its params are still the same; otherwise it gathers as
+ * it always does. A gather that failed ahead is simply run again in its turn. So the plan of every task is the
+ * plan it would have had, and a converged run costs about one round trip per host for all those tasks.
+ */
+import type { BatchItem, Connection, ExecOptions, ExecResult } from './connection/types.ts';
+import type { ScopeOptions } from './connection/scoped.ts';
+import type { Command } from './command.ts';
+import { Secret } from './secret.ts';
+
+interface Queued {
+  readonly item: BatchItem;
+  resolve(r: ExecResult): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Collects the commands that gathers ask for in the same turn of the event loop and sends them as one batch
+ * (DataLoader's trick): every gather started together gets its first command into the first batch; a gather
+ * that needs a second command gets it into the next.
+ */
+export class ExecBatcher {
+  readonly #conn: Connection;
+  #queue: Queued[] = [];
+  #batches = 0;
+
+  constructor(conn: Connection) {
+    this.#conn = conn;
+  }
+
+  /** How many batches went to the host. */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  exec(command: Command, options: ExecOptions): Promise<ExecResult> {
+    if (this.#conn.execBatch === undefined || command.stdin !== undefined) return this.#conn.exec(command, options);
+    return new Promise<ExecResult>((resolve, reject) => {
+      if (this.#queue.length === 0) setImmediate(() => this.#flush());
+      this.#queue.push({ item: { command, options }, resolve, reject });
+    });
+  }
+
+  /** A connection for one task's gather: its commands go into the batches, with the task's become and timeout. */
+  view(scope: ScopeOptions): Connection {
+    const conn = this.#conn;
+    return {
+      host: conn.host,
+      get commandCount() {
+        return conn.commandCount;
+      },
+      exec: (command, options = {}) =>
+        this.exec(command, {
+          ...(scope.become !== undefined ? { become: scope.become } : {}),
+          ...(scope.timeoutMs !== undefined ? { timeoutMs: scope.timeoutMs } : {}),
+          ...options,
+        }),
+      put: () => Promise.reject(new Error('a gather does not write files')),
+      close: () => Promise.resolve(),
+    };
+  }
+
+  #flush(): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    if (queue.length === 0) return;
+    this.#batches++;
+    const only = queue.length === 1 ? queue[0] : undefined;
+    if (only !== undefined) {
+      this.#conn.exec(only.item.command, only.item.options ?? {}).then(only.resolve, only.reject);
+      return;
+    }
+    const batch = this.#conn.execBatch?.(queue.map((q) => q.item));
+    if (batch === undefined) throw new Error('unreachable: the batcher only queues when execBatch exists');
+    batch.then(
+      (results) =>
+        queue.forEach((q, i) => {
+          const r = results[i];
+          if (r !== undefined) q.resolve(r);
+          else q.reject(new Error(`\`${q.item.command.display}\` did not finish in its batch`));
+        }),
+      (e: unknown) => queue.forEach((q) => q.reject(e)),
+    );
+  }
+}
+
+/**
+ * The same params, value for value: plain objects, arrays, strings, numbers, booleans, null, bytes, and
+ * secrets compared by their value. Anything else (a class instance, a function) is never the same, so its
+ * task gathers in its turn.
+ */
+export function sameParams(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Secret || b instanceof Secret) return a instanceof Secret && b instanceof Secret && a.reveal() === b.reveal();
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a).equals(Buffer.from(b));
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameParams(x, b[i]));
+  }
+  if (!isPlain(a) || !isPlain(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameParams(a[k], b[k]));
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
