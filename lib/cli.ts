@@ -100,9 +100,13 @@ exit codes: 0 ok, 1 bad input, 2 a task failed, 4 a host was unreachable, 130 in
 `;
 }
 
-export function chooseReporter(options: CliOptions, isTTY: boolean): Reporter {
+/**
+ * JSON lines when asked; listr2 on a terminal; plain lines otherwise, and on a terminal that reports no width
+ * (script(1) without a size, some CI pseudo-terminals): listr2 wraps at the width, one character a line at 0.
+ */
+export function chooseReporter(options: CliOptions, isTTY: boolean, columns = process.stdout.columns ?? 0): Reporter {
   if (options.json) return new JsonReporter();
-  if (isTTY) return new ListrReporter({ diff: options.diff, verbose: options.verbose });
+  if (isTTY && columns >= 20) return new ListrReporter({ diff: options.diff, verbose: options.verbose });
   return new PlainReporter({ diff: options.diff, verbose: options.verbose });
 }
 
