@@ -12,7 +12,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
 import { Secret } from './secret.ts';
 
 export class TemplateError extends Error {
@@ -35,7 +35,13 @@ export interface Rendered {
 
 type Compiled = (context: unknown) => string;
 
-const hb = Handlebars.create();
+const require = createRequire(import.meta.url);
+let instance: typeof import('handlebars') | undefined;
+/** Handlebars, loaded by the first template compiled: a run that renders none never loads it. */
+function hb(): typeof import('handlebars') {
+  instance ??= (require('handlebars') as typeof import('handlebars')).create();
+  return instance;
+}
 const fileCache = new Map<string, { mtimeMs: number; size: number; fn: Compiled }>();
 const inlineCache = new Map<string, Compiled>();
 const INLINE_CACHE_MAX = 500;
@@ -51,11 +57,11 @@ export function templatePath(name: string, options: TemplateOptions = {}): strin
 function compile(source: string, label: string): Compiled {
   try {
     // Handlebars compiles lazily: parse now so that a syntax error names the template here.
-    hb.parse(source);
+    hb().parse(source);
   } catch (e) {
     throw new TemplateError(`template ${label}: ${(e as Error).message}`);
   }
-  return hb.compile(source, { strict: true, noEscape: true });
+  return hb().compile(source, { strict: true, noEscape: true });
 }
 
 function loadFile(path: string): Compiled {

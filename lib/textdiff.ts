@@ -5,9 +5,11 @@
  * form. Registered secrets are masked in the result.
  */
 import { isUtf8 } from 'node:buffer';
-import { createTwoFilesPatch } from 'diff';
+import { createRequire } from 'node:module';
 import type { Diff } from './module.ts';
 import { maskSecrets } from './secret.ts';
+
+const require = createRequire(import.meta.url);
 
 export interface RenderDiffOptions {
   /** Lines of context around each hunk (default 3). */
@@ -17,6 +19,8 @@ export interface RenderDiffOptions {
 /** A unified diff (`--- label (before)` / `+++ label (after)` / hunks); empty when before equals after. */
 export function renderDiff(diff: Diff, options: RenderDiffOptions = {}): string {
   if (diff.before === diff.after) return '';
+  // Loaded on the first diff: a run that changes nothing never needs jsdiff (18 files as ES modules).
+  const { createTwoFilesPatch } = require('diff') as typeof import('diff');
   const patch = createTwoFilesPatch(diff.label, diff.label, diff.before, diff.after, 'before', 'after', {
     context: options.context ?? 3,
   });

@@ -2,7 +2,6 @@
  * The local connection: commands run on this machine through zx, with the same wrapping as over SSH
  * (/bin/sh -c, LC_ALL=C, sudo -n for become), so a module behaves the same on both.
  */
-import { $ } from 'zx';
 import { wrapForBatch, wrapForHost, type Command } from '../command.ts';
 import { runBatch } from './batch.ts';
 import { putWith } from './put.ts';
@@ -25,6 +24,9 @@ export interface LocalOptions {
 }
 
 const identity = (s: string): string => s;
+
+/** zx, loaded by the first local command: a run over SSH only never needs it. */
+let zx: Promise<typeof import('zx')> | undefined;
 
 export class LocalConnection implements Connection {
   readonly host: string;
@@ -64,6 +66,7 @@ export class LocalConnection implements Connection {
     const script = wrapForHost(command, { become, timeoutMs }).toString('utf8');
     const started = performance.now();
     try {
+      const { $ } = await (zx ??= import('zx'));
       const child = $({
         shell: '/bin/sh',
         prefix: '',
