@@ -9,7 +9,11 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Secret } from './secret.ts';
 import { UserError, type Where } from './errors.ts';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+// validateSchema: false skips checking each schema against the JSON-schema meta-schema when it is compiled,
+// about half of the compile time (0.19 s of 0.36 s for all modules' schemas). Strict mode and ajv's own checks
+// of each keyword's value still refuse a misspelt keyword, a wrong type or a bad value at compile time
+// (test/lib/schema.test.ts), and the meta-schema check of every module and playbook schema is a test.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, validateSchema: false });
 
 interface SecretRules {
   minLength?: number;
