@@ -34,6 +34,8 @@ export interface MatrixOptions {
   readonly runs: number;
   /** Ansible runs only up to this many hosts. */
   readonly ansibleMax: number;
+  /** Per host count: Ansible takes part in this many repetitions only (default: all). */
+  readonly ansibleRuns?: Readonly<Record<number, number>>;
   readonly launcher: Launcher;
   readonly log: (line: string) => void;
   /** Told the samples so far after each repetition (to save them as they come). */
@@ -121,8 +123,10 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
         await runFloorProcess(spec, options.launcher, 'raw');
         warmed.add('floor');
       }
+      const ansibleReps = options.ansibleRuns?.[n] ?? options.runs;
       for (let rep = 0; rep < options.runs; rep++) {
-        const order = rep % 2 === 0 ? sides : [...sides].reverse();
+        const here = rep < ansibleReps ? sides : sides.filter((x) => x !== 'ansible');
+        const order = rep % 2 === 0 ? here : [...here].reverse();
         for (const side of order) {
           await hosts.reset(side);
           for (const phase of PHASES) {

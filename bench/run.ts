@@ -4,10 +4,12 @@
  * and bench/results.json.
  *
  *   bash bench/setup.sh && npx tsx bench/run.ts [--hosts 1,6,50,200] [--runs 5] [--quick] [--ansible-max 50]
- *        [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
+ *        [--ansible-runs HOSTS:N,...] [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
  *   npx tsx bench/run.ts --from bench/results.json    # only re-render RESULTS.md from the raw samples
  *
  * --quick: 1 and 6 hosts, 2 repetitions (validates the harness in a few minutes). --ansible-max 0: ours only.
+ * --ansible-runs 50:2: at 50 hosts Ansible takes part in the first 2 repetitions only (one of its runs there takes
+ * minutes); ours and the floor still run every repetition, and ratios pair the repetitions both ran.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +25,8 @@ export interface BenchOptions {
   hostCounts: number[];
   runs: number;
   ansibleMax: number;
+  /** Per host count: how many repetitions Ansible takes part in (default: all). */
+  ansibleRuns: Record<number, number>;
   launcher: Launcher;
   startup: boolean;
   profile: boolean;
@@ -47,6 +51,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       runs: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'ansible-max': { type: 'string', default: '50' },
+      'ansible-runs': { type: 'string' },
       launcher: { type: 'string', default: 'npx' },
       'no-startup': { type: 'boolean', default: false },
       'no-profile': { type: 'boolean', default: false },
@@ -59,10 +64,17 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (!/^\d+$/.test(values['ansible-max'] ?? '')) throw new Error(`--ansible-max is a whole number (0: never run Ansible), not "${values['ansible-max']}"`);
   if (launcher !== 'npx' && launcher !== 'tsx' && launcher !== 'node') throw new Error(`--launcher is npx, tsx or node, not "${launcher}"`);
   const quick = values.quick === true;
+  const ansibleRuns: Record<number, number> = {};
+  for (const pair of (values['ansible-runs'] ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(pair);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new Error(`--ansible-runs takes HOSTS:RUNS pairs like 50:2, not "${pair}"`);
+    ansibleRuns[Number(m[1])] = Number(m[2]);
+  }
   return {
     hostCounts: positiveInts(values.hosts ?? (quick ? '1,6' : '1,6,50,200'), '--hosts'),
     runs: positiveInts(values.runs ?? (quick ? '2' : '5'), '--runs')[0] as number,
     ansibleMax: Number(values['ansible-max'] ?? '50'),
+    ansibleRuns,
     launcher,
     startup: values['no-startup'] !== true,
     profile: values['no-profile'] !== true,
@@ -73,7 +85,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
 }
 
 const USAGE = `usage: npx tsx bench/run.ts [--hosts 1,6,50,200] [--runs 5] [--quick] [--ansible-max 50]
-       [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
+       [--ansible-runs HOSTS:N,...] [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
        npx tsx bench/run.ts --from bench/results.json   (re-render RESULTS.md from the raw samples)
 `;
 
@@ -113,6 +125,7 @@ async function main(): Promise<void> {
     hostCounts: options.hostCounts,
     runs: options.runs,
     ansibleMax: options.ansibleMax,
+    ansibleRuns: options.ansibleRuns,
     launcher: options.launcher,
     log,
     // Saved as they come: an interrupted run keeps its samples.
@@ -131,7 +144,13 @@ async function main(): Promise<void> {
   const command = `npx tsx bench/run.ts ${process.argv.slice(2).map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`.trim();
   const input: ReportInput = {
     command,
-    settings: { hostCounts: options.hostCounts, runs: options.runs, ansibleMax: options.ansibleMax, launcher: options.launcher },
+    settings: {
+      hostCounts: options.hostCounts,
+      runs: options.runs,
+      ansibleMax: options.ansibleMax,
+      ansibleRuns: options.ansibleRuns,
+      launcher: options.launcher,
+    },
     notes: options.notes,
     machine,
     busyPercentAtEnd,

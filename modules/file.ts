@@ -152,12 +152,18 @@ export function fileGatherCommand(path: string, countEntries: boolean) {
   const count = countEntries
     ? sh`if [ -d "$p" ] && [ ! -L "$p" ]; then printf 'entries\t'; find "$p" -mindepth 1 -printf . | wc -c; printf 'kib\t'; du -sk -- "$p" | cut -f1; fi`
     : sh`:`;
+  // One stat for what is not a link (its stat is its lstat); a link gets both, and the stat only if it leads
+  // somewhere. Each program started costs the host a few milliseconds, and a run reads many paths.
   return sh`p=${path}
-if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo absent; exit 0; fi
+if [ -L "$p" ]; then
+  printf 'lstat\t'; stat --printf ${STAT_FORMAT} -- "$p" || exit 1
+  if s=$(stat -L --printf ${STAT_FORMAT} -- "$p" 2>/dev/null); then printf 'stat\t%s\n' "$s"; fi
+  printf 'link\t'; readlink -- "$p" || exit 1
+  exit 0
+fi
+if [ ! -e "$p" ]; then echo absent; exit 0; fi
 printf 'lstat\t'; stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-if stat -L --printf '' -- "$p" 2>/dev/null; then printf 'stat\t'; stat -L --printf ${STAT_FORMAT} -- "$p" || exit 1; fi
-${count}
-if [ -L "$p" ]; then printf 'link\t'; readlink -- "$p" || exit 1; fi`;
+${count}`;
 }
 
 /** Parse the output of fileGatherCommand. */
@@ -176,10 +182,12 @@ export function parseFileFacts(path: string, stdout: string): FileFacts {
   const stat = fields.get('stat');
   const entries = fields.get('entries');
   const kib = fields.get('kib');
+  const own = parseStat(lstat);
   return {
     path,
-    lstat: parseStat(lstat),
-    stat: stat === undefined ? null : parseStat(stat),
+    lstat: own,
+    // No stat line: a link that leads nowhere, or not a link at all (then it is its own lstat).
+    stat: stat !== undefined ? parseStat(stat) : linkTarget === null ? own : null,
     linkTarget,
     entries: entries === undefined ? null : Number.parseInt(entries, 10),
     kib: kib === undefined ? null : Number.parseInt(kib, 10),

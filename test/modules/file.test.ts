@@ -112,6 +112,18 @@ test('gather parses real stat output, including a link target with a newline and
   t.is(dirFacts.entries, 2);
   t.true((dirFacts.kib ?? 0) > 0);
   t.is(parseFileFacts('/nope', (await conn.exec(fileGatherCommand(join(dir, 'nope'), false))).stdout).lstat, null);
+  // A link that leads nowhere: its lstat and target, no stat.
+  await symlink(join(dir, 'missing'), join(dir, 'dangling'));
+  const dangling = parseFileFacts('d', (await conn.exec(fileGatherCommand(join(dir, 'dangling'), true))).stdout);
+  t.deepEqual([dangling.lstat?.type, dangling.stat, dangling.linkTarget, dangling.entries], ['link', null, join(dir, 'missing'), null]);
+  // A link to a directory: the directory is its stat; entries are not counted through a link.
+  await symlink(dir, join(dir, 'up'));
+  const up = parseFileFacts('u', (await conn.exec(fileGatherCommand(join(dir, 'up'), true))).stdout);
+  t.deepEqual([up.lstat?.type, up.stat?.type, up.entries], ['link', 'directory', null]);
+  // Not a link: the stat is the lstat, read once.
+  const plain = parseFileFacts('t', (await conn.exec(fileGatherCommand(target, false))).stdout);
+  t.deepEqual(plain.stat, plain.lstat);
+  t.is(plain.stat?.size, 5);
 });
 
 test('run: directory with mode converges; check mode changes nothing', async (t) => {
