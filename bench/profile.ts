@@ -13,6 +13,12 @@ import { measure } from './measure.ts';
 import { BENCH_DIR, launcherArgv, PROJECT_DIR, runOurs, type Launcher } from './sides.ts';
 import { spread, type Spread } from './stats.ts';
 
+/**
+ * script(1)'s terminal has no size; the CLI then prints plain lines, as it should on a terminal of no width. A
+ * terminal of 120 columns is what a person would watch listr2 on.
+ */
+const SIZED = 'stty cols 120 rows 50;';
+
 export interface TaskProfile {
   readonly name: string;
   /** task:start to task:end. */
@@ -100,11 +106,11 @@ export async function profileOurs(hosts: BenchHosts, launcher: Launcher, runs: n
     {
       // The control for the next one: what script(1) itself costs.
       label: 'JSON lines on a pseudo-terminal (script(1))',
-      argv: ['script', '-q', '-e', '-c', launcherArgv(launcher, script, [...args, '--json']).map(shellQuote).join(' '), '/dev/null'],
+      argv: ['script', '-q', '-e', '-c', `${SIZED} ${launcherArgv(launcher, script, [...args, '--json']).map(shellQuote).join(' ')}`, '/dev/null'],
     },
     {
       label: 'listr2 (a pseudo-terminal, script(1))',
-      argv: ['script', '-q', '-e', '-c', launcherArgv(launcher, script, args).map(shellQuote).join(' '), '/dev/null'],
+      argv: ['script', '-q', '-e', '-c', `${SIZED} ${launcherArgv(launcher, script, args).map(shellQuote).join(' ')}`, '/dev/null'],
     },
   ];
   const walls = new Map<string, number[]>();

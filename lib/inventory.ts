@@ -246,6 +246,7 @@ export class Inventory {
   readonly #target: PatternTarget;
   readonly #hostList: readonly InventoryHost[];
   readonly #groupList: readonly InventoryGroup[];
+  readonly #selected = new Map<string, readonly string[]>();
 
   private constructor(readonly source: string, b: Builder) {
     // Depth: the longest path from `all` (no cycles by now); groups are visited in topological order.
@@ -327,7 +328,13 @@ export class Inventory {
 
   /** Host names matching an Ansible host pattern, in inventory order (see patterns.ts). */
   select(pattern: string): readonly string[] {
-    return selectHosts(this.#target, pattern);
+    // The inventory never changes: a pattern selects the same hosts every time (the runner asks per host-task).
+    let hosts = this.#selected.get(pattern);
+    if (hosts === undefined) {
+      hosts = Object.freeze(selectHosts(this.#target, pattern));
+      this.#selected.set(pattern, hosts);
+    }
+    return hosts;
   }
 
   /** Build from the parsed shape (or return an Inventory as is); throws one UserError listing every problem. */

@@ -14,6 +14,7 @@ import { notifiedBy, type Play, type Playbook } from './playbook.ts';
 import { preflight } from './preflight.ts';
 import { HostContexts } from './context.ts';
 import { ExecBatcher } from './read-ahead.ts';
+import { precompile } from './schema.ts';
 import { maskDeep } from './secret.ts';
 
 export interface RunOptions {
@@ -65,6 +66,21 @@ function selectedByTags(task: Task, play: Play, options: RunOptions): boolean {
   if (options.tags && options.tags.length > 0 && !options.tags.some((t) => t === 'all' || tags.includes(t))) return false;
   if (options.skipTags && options.skipTags.some((t) => tags.includes(t))) return false;
   return true;
+}
+
+/**
+ * Compile the schemas of a play's modules one per turn of the event loop, started as the play's first task
+ * begins: the compiling (tens of milliseconds) fills the time spent waiting for the hosts to connect.
+ */
+async function warmSchemas(tasks: readonly Task[]): Promise<void> {
+  for (const schema of new Set(tasks.map((t) => t.module.schema))) {
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      precompile(schema);
+    } catch {
+      // A bad schema fails its task when the task validates its params: the same error, at the same place.
+    }
+  }
 }
 
 export async function runPlaybook(book: Playbook, options: RunOptions): Promise<RunSummary> {
@@ -247,6 +263,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
     if (options.signal?.aborted) break;
     const hosts = (playHosts[i] ?? []).filter((h) => state.get(h) === 'active');
     const tasks = play.tasks.filter((t) => selectedByTags(t, play, options));
+    void warmSchemas(tasks);
     emit({ type: 'play:start', play: play.name, index: i, hosts, tasks: tasks.map((t) => t.name) });
     const notified = new Map<string, Set<string>>();
     let quiet = true;

@@ -70,6 +70,14 @@ function compile(schema: Readonly<Record<string, unknown>>): ValidateFunction {
   return fn;
 }
 
+/**
+ * Compile a schema now (the validator is kept): the runner compiles its play's schemas while the hosts connect,
+ * instead of when the first task on the first host validates its params.
+ */
+export function precompile(schema: Readonly<Record<string, unknown>>): void {
+  compile(schema);
+}
+
 /** A copy that keeps class instances (Secret, Buffer) as they are: validation may modify the copy only. */
 export function cloneData<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneData) as T;

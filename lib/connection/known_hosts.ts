@@ -8,7 +8,7 @@
  * skipped, as OpenSSH does.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export type HostKeyStatus = 'match' | 'mismatch' | 'unknown' | 'revoked';
@@ -83,24 +83,45 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
   return entries;
 }
 
-/** Read and parse a known_hosts file; a missing file is an empty one. */
+/** Parsed files by path, with the size and time they had: 200 connections read one file once, not 200 times. */
+const parsed = new Map<string, { size: number; mtimeMs: number; ino: number; entries: KnownHostEntry[] }>();
+
+/** Read and parse a known_hosts file; a missing file is an empty one. Re-read whenever the file changed. */
 export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
   try {
-    return parseKnownHosts(await readFile(file, 'utf8'));
+    const st = await stat(file);
+    const cached = parsed.get(file);
+    if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && cached.ino === st.ino) return cached.entries;
+    const entries = parseKnownHosts(await readFile(file, 'utf8'));
+    parsed.set(file, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, entries });
+    return entries;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
 }
 
+const patterns = new Map<string, RegExp>();
+
 function wildcardMatch(pattern: string, name: string): boolean {
+  // Most patterns are plain names: compare them (as OpenSSH does, ignoring case) without a regex.
+  if (!pattern.includes('*') && !pattern.includes('?')) return pattern.length === name.length && pattern.toLowerCase() === name.toLowerCase();
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    re = wildcardRegex(pattern);
+    patterns.set(pattern, re);
+  }
+  return re.test(name);
+}
+
+function wildcardRegex(pattern: string): RegExp {
   let regex = '^';
   for (const c of pattern) {
     if (c === '*') regex += '.*';
     else if (c === '?') regex += '.';
     else regex += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`${regex}$`, 'is').test(name);
+  return new RegExp(`${regex}$`, 'is');
 }
 
 function hashedMatch(field: string, name: string): boolean {
