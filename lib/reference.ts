@@ -24,6 +24,7 @@ export interface DocumentedModule {
   readonly description: string;
   readonly schema: Readonly<Record<string, unknown>>;
   readonly examples?: readonly ModuleExample[];
+  readonly readAhead?: boolean;
 }
 
 /** A task of the module as a user writes it; the docs test validates `params` against the schema. */
@@ -100,6 +101,9 @@ export function moduleReference(modules: readonly DocumentedModule[], title: str
   for (const m of modules) {
     const schema = m.schema as SchemaNode;
     parts.push(`## ${m.name}`, '', m.description, '');
+    if (m.readAhead === true) {
+      parts.push('Its gather is a quick read: a converged run reads it ahead, in one batch with the play\'s other quick reads.', '');
+    }
     const alternatives = schema.anyOf ?? schema.oneOf;
     if (alternatives) {
       const needs = alternatives.map((a) => (a.required ?? []).map((r) => `\`${r}\``).join(' + ')).filter(Boolean);
