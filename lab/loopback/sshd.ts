@@ -203,7 +203,25 @@ function rm(dir: string): void {
 
 // ---- sshd ----------------------------------------------------------------------------------------------
 
+/** Ports this process has handed to an sshd: two servers started at once must never be given the same one. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on, never one handed out before. (The kernel may give a closed probe's port to the next
+ * probe: with 200 servers started at once two of them got the same port, the second could not bind, and the
+ * first answered for both.)
+ */
 async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -254,6 +272,11 @@ function sshdConfig(dir: string, port: number, options: StartSshdOptions): strin
   ].join('\n');
 }
 
+/** sshd -e logs "Server listening on 127.0.0.1 port N." once it has bound the port. */
+function listening(logFile: string, port: number): boolean {
+  return existsSync(logFile) && readFileSync(logFile, 'utf8').includes(`Server listening on 127.0.0.1 port ${port}.`);
+}
+
 async function launch(dir: string, options: StartSshdOptions): Promise<{ child: ChildProcess; port: number }> {
   const configFile = join(dir, 'sshd_config');
   const logFile = join(dir, 'sshd.log');
@@ -268,7 +291,8 @@ async function launch(dir: string, options: StartSshdOptions): Promise<{ child: 
     track(child);
     const deadline = Date.now() + readyTimeoutMs;
     while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      if (await probeBanner(port)) return { child, port };
+      // The banner must come from this sshd: its own log says it listens (another process may hold the port).
+      if ((await probeBanner(port)) && listening(logFile, port) && child.exitCode === null) return { child, port };
       await sleep(50);
     }
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';

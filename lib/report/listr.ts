@@ -22,6 +22,9 @@ interface HostSlot {
   progress?: string;
 }
 
+/** Above this many hosts a task's live progress is one line of counts, and its finished lines list only the hosts that are not simply ok. */
+export const MANY_HOSTS = 12;
+
 const WORD: Record<HostStatus, string> = {
   ok: 'ok',
   changed: 'changed',
@@ -43,6 +46,7 @@ export class ListrReporter implements Reporter {
   #slots = new Map<string, HostSlot>();
   #running: Promise<unknown> = Promise.resolve();
   #check = false;
+
   readonly #lib: Promise<typeof import('listr2')>;
 
   constructor(options: ListrOptions = {}) {
@@ -58,23 +62,55 @@ export class ListrReporter implements Reporter {
     return `${e.host}: ${e.ignored ? 'failed (ignored)' : WORD[e.status]}${this.#check && e.status === 'changed' ? ' (would change)' : ''}`;
   }
 
-  /** A finished task as listr2's default renderer leaves it: the task, then each host and its changes. */
+  /**
+   * A finished task as listr2's default renderer leaves it: the task, then each host and its changes. Above
+   * MANY_HOSTS, the hosts that are simply ok are one line ("ok on 47 hosts"); the others are listed.
+   */
   #staticTask(lib: typeof import('listr2'), title: string, hosts: readonly string[], slots: Map<string, HostSlot>): string {
     const { figures, color } = lib;
     const lines: string[] = [];
     let failed = false;
+    let quietOk = 0;
+    const many = hosts.length > MANY_HOSTS;
     for (const host of hosts) {
       const e = slots.get(host)?.end;
       if (e === undefined) continue;
       const bad = (e.status === 'failed' && !e.ignored) || e.status === 'unreachable';
       failed ||= bad;
+      const changes = describeChanges(e.changes, this.#diff, this.#verbose, '');
+      if (many && e.status === 'ok' && !e.ignored && changes.length === 0) {
+        quietOk++;
+        continue;
+      }
       if (e.status === 'skipped') lines.push(`  ${color.yellow(figures.arrowDown)} ${host}: skipped (${e.message ?? ''})`);
       else if (bad) lines.push(`  ${color.red(figures.cross)} ${host}: ${WORD[e.status]}: ${e.message ?? ''}`);
       else lines.push(`  ${color.green(figures.tick)} ${this.#title(e)}`);
-      for (const line of describeChanges(e.changes, this.#diff, this.#verbose, '')) lines.push(`    ${color.dim(figures.pointerSmall)} ${line}`);
+      for (const line of changes) lines.push(`    ${color.dim(figures.pointerSmall)} ${line}`);
     }
+    if (quietOk > 0) lines.unshift(`  ${color.green(figures.tick)} ok on ${quietOk} host${quietOk === 1 ? '' : 's'}`);
     const icon = failed ? color.yellow(figures.warning) : color.green(figures.tick);
     return `${icon} ${title}\n${lines.join('\n')}\n`;
+  }
+
+  /** "12/50 hosts done, 3 changed, 1 failed": the one live line of a task on many hosts. */
+  #counts(hosts: readonly string[], slots: Map<string, HostSlot>): string {
+    let done = 0;
+    let changed = 0;
+    let failed = 0;
+    for (const h of hosts) {
+      const e = slots.get(h)?.end;
+      if (e === undefined) continue;
+      done++;
+      if (e.status === 'changed') changed++;
+      if ((e.status === 'failed' && !e.ignored) || e.status === 'unreachable') failed++;
+    }
+    const verb = this.#check ? 'would change' : 'changed';
+    return `${done}/${hosts.length} hosts done${changed > 0 ? `, ${changed} ${verb}` : ''}${failed > 0 ? `, ${failed} failed` : ''}`;
+  }
+
+  /** Did the per-host live list show this task (then listr2 has printed its final lines already)? */
+  #wasLive(slots: Map<string, HostSlot>): boolean {
+    return [...slots.values()].some((s) => s.wrapper !== undefined);
   }
 
   #slot(host: string): HostSlot {
@@ -145,11 +181,29 @@ export class ListrReporter implements Reporter {
             rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: true, formatOutput: 'wrap' },
           },
         );
+        // Many hosts: one live line with counts, redrawn at most 10 times a second (listr2 redraws the whole list
+        // on every change: 50 hosts' lines made a 5 s run take 17 s), then the finished lines.
+        const summary = (Listr: typeof import('listr2').Listr) =>
+          new Listr([
+            {
+              title,
+              task: async (_c: unknown, w: Wrapper) => {
+                while (!hosts.every((h) => slots.get(h)?.end !== undefined)) {
+                  w.title = `${title}: ${this.#counts(hosts, slots)}`;
+                  await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+              },
+            },
+          ], { exitOnError: false, collectErrors: false, rendererOptions: { clearOutput: true } });
         const previous = this.#running;
         this.#running = previous.then(async () => {
           const lib = await this.#lib;
-          if (hosts.every((h) => slots.get(h)?.end !== undefined)) this.#write(this.#staticTask(lib, title, hosts, slots));
-          else await live(lib.Listr).run().catch(() => undefined);
+          const ended = (): boolean => hosts.every((h) => slots.get(h)?.end !== undefined);
+          if (!ended()) {
+            if (hosts.length > MANY_HOSTS) await summary(lib.Listr).run().catch(() => undefined);
+            else await live(lib.Listr).run().catch(() => undefined);
+          }
+          if (hosts.length > MANY_HOSTS || !this.#wasLive(slots)) this.#write(this.#staticTask(lib, title, hosts, slots));
         });
         break;
       }

@@ -53,3 +53,19 @@ test('a reporter for each case: --json, a terminal with a width, a pipe, a termi
   t.true(chooseReporter(options, false, 120) instanceof PlainReporter);
   t.true(chooseReporter(options, true, 0) instanceof PlainReporter);
 });
+
+test('on many hosts a finished task lists the hosts that are not simply ok, and counts the rest', async (t) => {
+  let out = '';
+  const r = new ListrReporter({ write: (s) => void (out += s) });
+  const hosts = Array.from({ length: 20 }, (_, i) => `h${i + 1}`);
+  r.onEvent({ type: 'run:start', playbook: 'pb', check: false, diff: false, hosts });
+  r.onEvent({ type: 'task:start', play: 'p', task: 'one', index: 0, handler: false, hosts });
+  for (const h of hosts) {
+    r.onEvent(h === 'h7' ? end('one', h, 'changed', { changes: [{ summary: 'write /etc/x', commands: [] }] }) : end('one', h, 'ok'));
+  }
+  r.onEvent({ type: 'run:end', recap: {}, exitCode: 0, durationMs: 5, check: false, interrupted: false });
+  await r.done();
+  const text = plain(out);
+  t.regex(text, /✔ one\n  ✔ ok on 19 hosts\n  ✔ h7: changed\n\s+› ~ write \/etc\/x\n/);
+  t.notRegex(text, /h1: ok/);
+});
