@@ -40,8 +40,10 @@ export interface MatrixOptions {
   readonly log: (line: string) => void;
   /** Told the samples so far after each repetition (to save them as they come). */
   readonly onSamples?: (samples: readonly Sample[]) => Promise<void>;
-  /** Called with the hosts of the largest Ansible-compared count, after its runs, before they stop. */
+  /** Called with the hosts of the largest Ansible-compared count (or `profileAt`), after its runs, before they stop. */
   readonly atLargestCompared?: (hosts: BenchHosts) => Promise<void>;
+  /** The host count to call atLargestCompared at, instead of the largest compared with Ansible. */
+  readonly profileAt?: number;
 }
 
 export interface MatrixResult {
@@ -99,7 +101,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
   let firstRunChanged: number | undefined;
   const warmed = new Set<Side | 'floor'>();
   const compared = options.hostCounts.filter((n) => n <= options.ansibleMax);
-  const largestCompared = compared.length > 0 ? Math.max(...compared) : undefined;
+  const largestCompared = options.profileAt ?? (compared.length > 0 ? Math.max(...compared) : undefined);
   for (const n of options.hostCounts) {
     const withAnsible = n <= options.ansibleMax;
     options.log(`${n} host(s): starting ${n} sshd on 127.0.0.1`);

@@ -4,10 +4,12 @@
  * and bench/results.json.
  *
  *   bash bench/setup.sh && npx tsx bench/run.ts [--hosts 1,6,50,200] [--runs 5] [--quick] [--ansible-max 50]
- *        [--ansible-runs HOSTS:N,...] [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
+ *        [--ansible-runs HOSTS:N,...] [--merge FILE] [--profile-at N] [--launcher npx|tsx|node] [--no-startup] [--no-profile] [--note TEXT]... [--out DIR]
  *   npx tsx bench/run.ts --from bench/results.json    # only re-render RESULTS.md from the raw samples
  *
  * --quick: 1 and 6 hosts, 2 repetitions (validates the harness in a few minutes). --ansible-max 0: ours only.
+ * --merge FILE: add the samples of an earlier run (results.json or results.partial.json) for the host counts this
+ * run does not measure; --profile-at N: take the profile ("where our time goes") at N hosts.
  * --ansible-runs 50:2: at 50 hosts Ansible takes part in the first 2 repetitions only (one of its runs there takes
  * minutes); ours and the floor still run every repetition, and ratios pair the repetitions both ran.
  */
@@ -15,7 +17,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuBusyPercent, describeMachine } from './machine.ts';
-import { runMatrix } from './matrix.ts';
+import { runMatrix, type Sample } from './matrix.ts';
 import { profileOurs, type Profile } from './profile.ts';
 import { renderReport, type ReportInput } from './report.ts';
 import { BENCH_DIR, type Launcher } from './sides.ts';
@@ -34,6 +36,9 @@ export interface BenchOptions {
   out: string;
   /** Only re-render RESULTS.md from this results.json (no run). */
   from: string | undefined;
+  /** Samples of an earlier run, for the host counts this one does not measure. */
+  merge: string | undefined;
+  profileAt: number | undefined;
 }
 
 function positiveInts(text: string, what: string): number[] {
@@ -58,6 +63,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       note: { type: 'string', multiple: true },
       out: { type: 'string', default: BENCH_DIR },
       from: { type: 'string' },
+      merge: { type: 'string' },
+      'profile-at': { type: 'string' },
     },
   });
   const launcher = values.launcher;
@@ -81,6 +88,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     notes: values.note ?? [],
     out: values.out ?? BENCH_DIR,
     from: values.from,
+    merge: values.merge,
+    profileAt: values['profile-at'] === undefined ? undefined : positiveInts(values['profile-at'], '--profile-at')[0],
   };
 }
 
@@ -128,12 +137,23 @@ async function main(): Promise<void> {
     ansibleRuns: options.ansibleRuns,
     launcher: options.launcher,
     log,
+    ...(options.profileAt !== undefined ? { profileAt: options.profileAt } : {}),
     // Saved as they come: an interrupted run keeps its samples.
     onSamples: (samples) => writeFile(join(options.out, 'results.partial.json'), `${JSON.stringify(samples)}\n`),
     ...(options.profile
       ? { atLargestCompared: async (hosts) => void (profile = await profileOurs(hosts, options.launcher, options.runs > 2 ? 3 : 1, log)) }
       : {}),
   });
+  let merged: Sample[] = [];
+  if (options.merge !== undefined) {
+    const saved = JSON.parse(await readFile(options.merge, 'utf8')) as Sample[] | ReportInput;
+    const samples = Array.isArray(saved) ? saved : saved.matrix.samples;
+    merged = samples.filter((s) => !options.hostCounts.includes(s.hosts));
+    if (!Array.isArray(saved)) Object.assign(matrix.treeDiffs, saved.matrix.treeDiffs);
+    log(`merged ${merged.length} samples of ${options.merge} (host counts ${[...new Set(merged.map((s) => s.hosts))].join(', ')})`);
+  }
+  const allCounts = [...new Set([...options.hostCounts, ...merged.map((s) => s.hosts)])].sort((a, b) => a - b);
+  matrix.samples.unshift(...merged);
   let startup: StartupResult[] | undefined;
   let imports: ImportResult[] | undefined;
   if (options.startup) {
@@ -145,7 +165,7 @@ async function main(): Promise<void> {
   const input: ReportInput = {
     command,
     settings: {
-      hostCounts: options.hostCounts,
+      hostCounts: allCounts,
       runs: options.runs,
       ansibleMax: options.ansibleMax,
       ansibleRuns: options.ansibleRuns,
