@@ -12,11 +12,11 @@
  * The runner uses it to gather ahead (lib/read-ahead.ts); a connection offers it as `execBatch`.
  */
 import { randomBytes } from 'node:crypto';
-import { Command } from '../command.ts';
-import type { BatchItem, ExecResult } from './types.ts';
+import { Command, wrapForBatch } from '../command.ts';
+import type { BatchItem, ExecOptions, ExecResult } from './types.ts';
 
-/** One command's line in the batch (wrapForBatch with the connection's become), and the timeout it has. */
-export type WrapItem = (item: BatchItem) => { line: Buffer; timeoutMs: number };
+/** A command's become and timeout as the connection would run it (its own, else the connection's defaults). */
+export type ScopeOf = (command: Command, options: ExecOptions) => { become: boolean | string; timeoutMs: number };
 /** Run the batch's own script as the connecting user, with this timeout. */
 export type RunScript = (script: Command, timeoutMs: number) => Promise<ExecResult>;
 
@@ -60,9 +60,12 @@ export function splitBatch(result: ExecResult, boundary: string, count: number):
 }
 
 /** The shared body of Connection.execBatch: a line per command, the script run once, its output split. */
-export async function runBatch(items: readonly BatchItem[], wrap: WrapItem, run: RunScript): Promise<(ExecResult | undefined)[]> {
+export async function runBatch(items: readonly BatchItem[], scopeOf: ScopeOf, run: RunScript): Promise<(ExecResult | undefined)[]> {
   if (items.some((i) => i.command.stdin !== undefined)) throw new Error('a batched command cannot take stdin');
-  const wrapped = items.map(wrap);
+  const wrapped = items.map((i) => {
+    const { become, timeoutMs } = scopeOf(i.command, i.options ?? {});
+    return { line: wrapForBatch(i.command, { become }), timeoutMs };
+  });
   const boundary = `sanbook-batch-${randomBytes(16).toString('hex')}`;
   const script = batchScript(
     wrapped.map((w) => w.line),

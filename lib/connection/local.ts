@@ -2,7 +2,7 @@
  * The local connection: commands run on this machine through zx, with the same wrapping as over SSH
  * (/bin/sh -c, LC_ALL=C, sudo -n for become), so a module behaves the same on both.
  */
-import { wrapForBatch, wrapForHost, type Command } from '../command.ts';
+import { wrapForHost, type Command } from '../command.ts';
 import { runBatch } from './batch.ts';
 import { putWith } from './put.ts';
 import {
@@ -52,10 +52,7 @@ export class LocalConnection implements Connection {
   execBatch(items: readonly BatchItem[]): Promise<(ExecResult | undefined)[]> {
     return runBatch(
       items,
-      (i) => {
-        const { become, timeoutMs } = this.#scope(i.command, i.options ?? {});
-        return { line: wrapForBatch(i.command, { become }), timeoutMs };
-      },
+      (command, options) => this.#scope(command, options),
       (script, timeoutMs) => this.exec(script, { become: false, timeoutMs }),
     );
   }

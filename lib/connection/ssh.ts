@@ -17,7 +17,7 @@ import { connect as tcpConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import ssh2, { type ClientChannel, type ConnectConfig, type ExecOptions as Ssh2ExecOptions } from 'ssh2';
 import SSH2Promise from 'ssh2-promise';
-import { wrapForBatch, wrapForHost, type Command } from '../command.ts';
+import { wrapForHost, type Command } from '../command.ts';
 import { maskSecrets, type Secret } from '../secret.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyChecking } from './host-keys.ts';
 import { hostKeyName, knownKeyTypes, readKnownHosts, type KnownHostEntry } from './known_hosts.ts';
@@ -317,10 +317,7 @@ export class SshConnection implements Connection {
   execBatch(items: readonly BatchItem[]): Promise<(ExecResult | undefined)[]> {
     return runBatch(
       items,
-      (i) => {
-        const { become, timeoutMs } = this.#scope(i.command, i.options ?? {});
-        return { line: wrapForBatch(i.command, { become }), timeoutMs };
-      },
+      (command, options) => this.#scope(command, options),
       (script, timeoutMs) => this.exec(script, { become: false, timeoutMs }),
     );
   }
