@@ -130,6 +130,12 @@ export async function main(source: Playbook | PlaybookFactory, argv: readonly st
       abort.abort();
     };
     process.on('SIGINT', onInterrupt);
+    // The reader of our output went away (`... --json | head`): stop as after Ctrl-C (no task starts, the running
+    // ones finish), without a word, since no one is reading. Node would otherwise die of an unhandled EPIPE.
+    const onOutputGone = (): void => {
+      if (!abort.signal.aborted) abort.abort();
+    };
+    process.stdout.on('error', onOutputGone);
     const summary = await runPlaybook(book, {
       signal: abort.signal,
       inventory,

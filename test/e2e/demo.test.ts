@@ -145,3 +145,18 @@ test.serial('--help lists the options and the plays, and runs nothing', async (t
   t.regex(r.stdout, /--check/);
   t.regex(r.stdout, /1\. configure each node \[all\]/);
 });
+
+test.serial('a reader that stops reading (`| head`) stops the run as Ctrl-C does: exit 130, no stack trace', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('npx', ['tsx', 'playbooks/demo.ts', '-i', hosts.inventoryFile, '--check', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  // Read the first event, then close our end of the pipe, as `head -1` does.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  t.is(code, 130, stderr);
+  t.notRegex(stderr, /EPIPE|\n\s+at |internal error/);
+});
