@@ -9,8 +9,8 @@ import { ConnectionError, type Connection } from './connection/types.ts';
 import { scoped, type ScopeOptions } from './connection/scoped.ts';
 import { UserError } from './errors.ts';
 import type { HostFacts } from './facts.ts';
-import type { Change, Task, TaskContext } from './module.ts';
-import { sameParams } from './read-ahead.ts';
+import { resolveParams, type Change, type Task, type TaskContext } from './module.ts';
+import { sameParams, type GatheredAhead } from './read-ahead.ts';
 import { maskSecrets } from './secret.ts';
 
 export interface HostTaskResult {
@@ -40,11 +40,6 @@ export interface HostTaskEnv {
   readonly onStep: (step: string) => void;
 }
 
-export interface GatheredAhead {
-  readonly params: unknown;
-  /** undefined: the gather failed or did not finish ahead; the task gathers in its turn. */
-  readonly gathered: Promise<{ readonly facts: unknown } | undefined>;
-}
 
 export function viewChange(change: Change): ChangeView {
   const view: ChangeView = {
@@ -61,10 +56,6 @@ function failure(message: string, changes: ChangeView[] = []): HostTaskResult {
   return { status: 'failed', changes, message: maskSecrets(message) };
 }
 
-/** Params may be a function of the host; it may throw (a bad variable): that is the task's failure. */
-export function resolveParams(task: Task, ctx: TaskContext): unknown {
-  return typeof task.params === 'function' ? (task.params as (c: TaskContext) => unknown)(ctx) : task.params;
-}
 
 export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
   const { task, ctx } = env;

@@ -118,6 +118,11 @@ export interface Task<P = unknown, R = unknown> extends TaskOptions {
   readonly params: Params<P>;
 }
 
+/** Params may be a function of the host; it may throw (a bad variable): that is the task's failure. */
+export function resolveParams(task: Task, ctx: TaskContext): unknown {
+  return typeof task.params === 'function' ? (task.params as (c: TaskContext) => unknown)(ctx) : task.params;
+}
+
 /** Define a module: the definition plus validation and a task factory. */
 export function defineModule<P, F, R = F>(definition: ModuleDefinition<P, F, R>): Module<P, F, R> {
   const module: Module<P, F, R> = {

@@ -6,7 +6,7 @@
  */
 import { NotYetKnown, type HostContexts } from './context.ts';
 import { UserError } from './errors.ts';
-import { resolveParams } from './host-task.ts';
+import { resolveParams } from './module.ts';
 import type { Inventory } from './inventory.ts';
 import type { Playbook } from './playbook.ts';
 import { validateSchema } from './schema.ts';

@@ -11,7 +11,18 @@
 import type { BatchItem, Connection, ExecOptions, ExecResult } from './connection/types.ts';
 import type { ScopeOptions } from './connection/scoped.ts';
 import type { Command } from './command.ts';
+import type { HostContexts } from './context.ts';
+import type { HostFacts } from './facts.ts';
+import { resolveParams, type Task } from './module.ts';
+import type { Play } from './playbook.ts';
 import { Secret } from './secret.ts';
+
+/** What was read ahead for a task on a host, with the params it was read for. */
+export interface GatheredAhead {
+  readonly params: unknown;
+  /** undefined: the gather failed or did not finish ahead; the task gathers in its turn. */
+  readonly gathered: Promise<{ readonly facts: unknown } | undefined>;
+}
 
 interface Queued {
   readonly item: BatchItem;
@@ -113,4 +124,91 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The runner's side: counts the changes made on any host, and per host what was read ahead for the current
+ * play (by task index) and at which count. A read is good for a task only if the count has not moved since.
+ */
+export class ReadAhead {
+  readonly #contexts: HostContexts;
+  readonly #connection: (host: string) => Promise<{ conn: Connection; facts: HostFacts }>;
+  readonly #ahead = new Map<string, { readonly at: number; readonly byTask: Map<number, GatheredAhead> }>();
+  #changes = 0;
+
+  constructor(contexts: HostContexts, connection: (host: string) => Promise<{ conn: Connection; facts: HostFacts }>) {
+    this.#contexts = contexts;
+    this.#connection = connection;
+  }
+
+  /** Changes made so far on any host (steps run: a task changed, failed or lost its host). */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  changed(): void {
+    this.#changes++;
+  }
+
+  /** A play ended: its reads are by its task indexes. */
+  endPlay(): void {
+    this.#ahead.clear();
+  }
+
+  /**
+   * What was read ahead for this task on this host, if still good (`startedAt`: the count when the task began).
+   * Reads ahead again at a play's first task, or after a task that changed nothing (`quiet`): after a change,
+   * reading ahead would mostly be thrown away.
+   */
+  async forTask(play: Play, tasks: readonly Task[], index: number, host: string, startedAt: number, quiet: boolean): Promise<GatheredAhead | undefined> {
+    let a = this.#ahead.get(host);
+    if (a !== undefined && a.at < startedAt) {
+      this.#ahead.delete(host);
+      a = undefined;
+    }
+    if (a === undefined && (index === 0 || quiet)) {
+      a = await this.#start(play, tasks, index, host);
+      if (a !== undefined) this.#ahead.set(host, a);
+    }
+    return a?.byTask.get(index);
+  }
+
+  /** Start the gathers of the play's tasks from `from` on that allow it, as one batch; undefined: fewer than 2. */
+  async #start(play: Play, tasks: readonly Task[], from: number, host: string) {
+    let opened: { conn: Connection; facts: HostFacts };
+    try {
+      opened = await this.#connection(host);
+    } catch {
+      return undefined; // the task reports it
+    }
+    const at = this.#changes;
+    const ctx = this.#contexts.context(host, play, 'ahead');
+    const ready: { index: number; task: Task; params: unknown }[] = [];
+    for (let i = from; i < tasks.length; i++) {
+      const t = tasks[i] as Task;
+      if (t.module.readAhead !== true) continue;
+      try {
+        if (t.when && !t.when(ctx)) continue;
+        ready.push({ index: i, task: t, params: t.module.validate(resolveParams(t, ctx)) });
+      } catch {
+        continue; // not knowable yet (an earlier result, a bad variable): gathered in its turn
+      }
+    }
+    if (ready.length < 2) return undefined;
+    const batcher = new ExecBatcher(opened.conn);
+    const byTask = new Map<number, GatheredAhead>();
+    for (const r of ready) {
+      const become = r.task.become ?? play.become;
+      const view = batcher.view({
+        ...(become !== undefined ? { become } : {}),
+        ...(r.task.timeoutMs !== undefined ? { timeoutMs: r.task.timeoutMs } : {}),
+      });
+      const gathered = r.task.module.gather(view, r.params, { host, facts: opened.facts }).then(
+        (facts: unknown) => ({ facts }),
+        () => undefined,
+      );
+      byTask.set(r.index, { params: r.params, gathered });
+    }
+    return { at, byTask };
+  }
 }

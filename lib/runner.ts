@@ -7,13 +7,13 @@ import { connectHost, type Connector } from './connection/connect.ts';
 import type { Connection } from './connection/types.ts';
 import type { HostRecap, Reporter, RunEvent } from './events.ts';
 import { gatherHostFacts, type HostFacts } from './facts.ts';
-import { resolveParams, runHostTask, type GatheredAhead, type HostTaskResult } from './host-task.ts';
+import { runHostTask, type HostTaskResult } from './host-task.ts';
 import { limitHosts, type Inventory } from './inventory.ts';
 import type { Task } from './module.ts';
 import { notifiedBy, type Play, type Playbook } from './playbook.ts';
 import { preflight } from './preflight.ts';
 import { HostContexts } from './context.ts';
-import { ExecBatcher } from './read-ahead.ts';
+import { ReadAhead } from './read-ahead.ts';
 import { precompile } from './schema.ts';
 import { maskDeep } from './secret.ts';
 
@@ -121,68 +121,8 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
     return c;
   };
 
-  /**
-   * Changes made so far on any host (steps run: a task changed, failed or lost its host). Facts gathered ahead
-   * are good for a task only if this has not moved since they were read (lib/read-ahead.ts).
-   */
-  let changesMade = 0;
-  /** Per host, for the current play: what was gathered ahead, by task index, and the count it was read at. */
-  const ahead = new Map<string, { readonly at: number; readonly byTask: Map<number, GatheredAhead> }>();
-
-  /** Start the gathers of the play's tasks from `from` on that allow it, as one batch; undefined: fewer than 2. */
-  const gatherAhead = async (play: Play, tasks: readonly Task[], from: number, host: string) => {
-    let opened: { conn: Connection; facts: HostFacts };
-    try {
-      opened = await connection(host);
-    } catch {
-      return undefined; // the task reports it
-    }
-    const at = changesMade;
-    const ctx = contexts.context(host, play, 'ahead');
-    const ready: { index: number; task: Task; params: unknown }[] = [];
-    for (let i = from; i < tasks.length; i++) {
-      const t = tasks[i] as Task;
-      if (t.module.readAhead !== true) continue;
-      try {
-        if (t.when && !t.when(ctx)) continue;
-        ready.push({ index: i, task: t, params: t.module.validate(resolveParams(t, ctx)) });
-      } catch {
-        continue; // not knowable yet (an earlier result, a bad variable): gathered in its turn
-      }
-    }
-    if (ready.length < 2) return undefined;
-    const batcher = new ExecBatcher(opened.conn);
-    const byTask = new Map<number, GatheredAhead>();
-    for (const r of ready) {
-      const become = r.task.become ?? play.become;
-      const view = batcher.view({
-        ...(become !== undefined ? { become } : {}),
-        ...(r.task.timeoutMs !== undefined ? { timeoutMs: r.task.timeoutMs } : {}),
-      });
-      const gathered = r.task.module.gather(view, r.params, { host, facts: opened.facts }).then(
-        (facts: unknown) => ({ facts }),
-        () => undefined,
-      );
-      byTask.set(r.index, { params: r.params, gathered });
-    }
-    return { at, byTask };
-  };
-
-  /** What was gathered ahead for this task on this host, if still good; starts a batch when it may pay. */
-  const aheadFor = async (play: Play, tasks: readonly Task[], index: number, host: string, startedAt: number, quiet: boolean) => {
-    let a = ahead.get(host);
-    if (a !== undefined && a.at < startedAt) {
-      ahead.delete(host);
-      a = undefined;
-    }
-    // A first task of the play, or one after a task that changed nothing: later tasks likely change nothing
-    // either. After a change, gathering ahead again would mostly be thrown away.
-    if (a === undefined && (index === 0 || quiet)) {
-      a = await gatherAhead(play, tasks, index, host);
-      if (a !== undefined) ahead.set(host, a);
-    }
-    return a?.byTask.get(index);
-  };
+  // Changes made so far on any host, and what was read ahead per host for the current play (lib/read-ahead.ts).
+  const readAhead = new ReadAhead(contexts, connection);
 
   emit({ type: 'run:start', playbook: book.name, check, diff: options.diff ?? false, hosts: allHosts });
 
@@ -201,12 +141,15 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
     turn?: TaskTurn,
   ): Promise<Set<string>> => {
     const changedHosts = new Set<string>();
-    const startedAt = changesMade;
+    const startedAt = readAhead.changes;
     emit({ type: 'task:start', play: play.name, task: task.name, index, handler, hosts: [...hosts] });
     await mapLimit(hosts, forks, async (host) => {
       const t0 = performance.now();
       emit({ type: 'host:start', task: task.name, host });
-      const gathered = turn !== undefined && options.readAhead !== false ? await aheadFor(play, turn.tasks, index, host, startedAt, turn.quiet) : undefined;
+      const gathered =
+        turn !== undefined && options.readAhead !== false
+          ? await readAhead.forTask(play, turn.tasks, index, host, startedAt, turn.quiet)
+          : undefined;
       const result: HostTaskResult = await runHostTask({
         task,
         ctx: contexts.context(host, play),
@@ -220,7 +163,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
       });
       const r = recap[host] as HostRecap;
       const status = result.status;
-      if (!check && status !== 'ok' && status !== 'skipped') changesMade++;
+      if (!check && status !== 'ok' && status !== 'skipped') readAhead.changed();
       const ignored = status === 'failed' && task.ignoreErrors === true;
       if (status === 'ok' || status === 'changed' || ignored) r.ok++;
       if (status === 'changed') {
@@ -270,9 +213,9 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
     for (const [n, task] of tasks.entries()) {
       const active = hosts.filter((h) => state.get(h) === 'active');
       if (active.length === 0 || options.signal?.aborted) break;
-      const before = changesMade;
+      const before = readAhead.changes;
       const changed = await runTask(play, task, active, false, n, { tasks, quiet });
-      quiet = changesMade === before;
+      quiet = readAhead.changes === before;
       for (const name of notifiedBy(task)) {
         const set = notified.get(name) ?? new Set<string>();
         for (const h of changed) set.add(h);
@@ -284,7 +227,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
       const targets = hosts.filter((h) => notified.get(handler.name)?.has(h) && state.get(h) === 'active');
       if (targets.length > 0) await runTask(play, handler, targets, true, -1);
     }
-    ahead.clear();
+    readAhead.endPlay();
     emit({ type: 'play:end', play: play.name });
   }
 
