@@ -40,7 +40,6 @@ export interface HostTaskEnv {
   readonly onStep: (step: string) => void;
 }
 
-
 export function viewChange(change: Change): ChangeView {
   const view: ChangeView = {
     summary: maskSecrets(change.summary),

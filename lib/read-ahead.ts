@@ -9,7 +9,7 @@
  * plan it would have had, and a converged run costs about one round trip per host for all those tasks.
  */
 import type { BatchItem, Connection, ExecOptions, ExecResult } from './connection/types.ts';
-import type { ScopeOptions } from './connection/scoped.ts';
+import { inScope, type ScopeOptions } from './connection/scoped.ts';
 import type { Command } from './command.ts';
 import type { HostContexts } from './context.ts';
 import type { HostFacts } from './facts.ts';
@@ -38,15 +38,9 @@ interface Queued {
 export class ExecBatcher {
   readonly #conn: Connection;
   #queue: Queued[] = [];
-  #batches = 0;
 
   constructor(conn: Connection) {
     this.#conn = conn;
-  }
-
-  /** How many batches went to the host. */
-  get batches(): number {
-    return this.#batches;
   }
 
   exec(command: Command, options: ExecOptions): Promise<ExecResult> {
@@ -65,12 +59,7 @@ export class ExecBatcher {
       get commandCount() {
         return conn.commandCount;
       },
-      exec: (command, options = {}) =>
-        this.exec(command, {
-          ...(scope.become !== undefined ? { become: scope.become } : {}),
-          ...(scope.timeoutMs !== undefined ? { timeoutMs: scope.timeoutMs } : {}),
-          ...options,
-        }),
+      exec: (command, options) => this.exec(command, inScope(scope, options)),
       put: () => Promise.reject(new Error('a gather does not write files')),
       close: () => Promise.resolve(),
     };
@@ -80,7 +69,6 @@ export class ExecBatcher {
     const queue = this.#queue;
     this.#queue = [];
     if (queue.length === 0) return;
-    this.#batches++;
     const only = queue.length === 1 ? queue[0] : undefined;
     if (only !== undefined) {
       this.#conn.exec(only.item.command, only.item.options ?? {}).then(only.resolve, only.reject);

@@ -11,14 +11,18 @@ export interface ScopeOptions {
   timeoutMs?: number;
 }
 
+/** A command's options under a scope: what the call gives, else the scope's. */
+export function inScope(scope: ScopeOptions, options: ExecOptions = {}): ExecOptions {
+  return {
+    ...(scope.become !== undefined ? { become: scope.become } : {}),
+    ...(scope.timeoutMs !== undefined ? { timeoutMs: scope.timeoutMs } : {}),
+    ...options,
+  };
+}
+
 export function scoped(conn: Connection, scope: ScopeOptions): Connection {
   if (scope.become === undefined && scope.timeoutMs === undefined) return conn;
-  const exec = (command: Command, options: ExecOptions = {}): Promise<ExecResult> =>
-    conn.exec(command, {
-      ...(scope.become !== undefined ? { become: scope.become } : {}),
-      ...(scope.timeoutMs !== undefined ? { timeoutMs: scope.timeoutMs } : {}),
-      ...options,
-    });
+  const exec = (command: Command, options: ExecOptions = {}): Promise<ExecResult> => conn.exec(command, inScope(scope, options));
   return {
     host: conn.host,
     get commandCount() {

@@ -25,6 +25,17 @@ interface HostSlot {
 /** Above this many hosts a task's live progress is one line of counts, and its finished lines list only the hosts that are not simply ok. */
 export const MANY_HOSTS = 12;
 
+type HostEnd = Extract<RunEvent, { type: 'host:end' }>;
+
+/** The host stopped there: it failed (not ignored) or could not be reached. */
+function stopped(e: HostEnd): boolean {
+  return (e.status === 'failed' && !e.ignored) || e.status === 'unreachable';
+}
+
+function allEnded(hosts: readonly string[], slots: Map<string, HostSlot>): boolean {
+  return hosts.every((h) => slots.get(h)?.end !== undefined);
+}
+
 const WORD: Record<HostStatus, string> = {
   ok: 'ok',
   changed: 'changed',
@@ -58,7 +69,7 @@ export class ListrReporter implements Reporter {
     this.#lib.catch(() => undefined);
   }
 
-  #title(e: Extract<RunEvent, { type: 'host:end' }>): string {
+  #title(e: HostEnd): string {
     return `${e.host}: ${e.ignored ? 'failed (ignored)' : WORD[e.status]}${this.#check && e.status === 'changed' ? ' (would change)' : ''}`;
   }
 
@@ -75,7 +86,7 @@ export class ListrReporter implements Reporter {
     for (const host of hosts) {
       const e = slots.get(host)?.end;
       if (e === undefined) continue;
-      const bad = (e.status === 'failed' && !e.ignored) || e.status === 'unreachable';
+      const bad = stopped(e);
       failed ||= bad;
       const changes = describeChanges(e.changes, this.#diff, this.#verbose, '');
       if (many && e.status === 'ok' && !e.ignored && changes.length === 0) {
@@ -102,7 +113,7 @@ export class ListrReporter implements Reporter {
       if (e === undefined) continue;
       done++;
       if (e.status === 'changed') changed++;
-      if ((e.status === 'failed' && !e.ignored) || e.status === 'unreachable') failed++;
+      if (stopped(e)) failed++;
     }
     const verb = this.#check ? 'would change' : 'changed';
     return `${done}/${hosts.length} hosts done${changed > 0 ? `, ${changed} ${verb}` : ''}${failed > 0 ? `, ${failed} failed` : ''}`;
@@ -165,7 +176,7 @@ export class ListrReporter implements Reporter {
                       });
                       const end = slot.end;
                       if (end?.status === 'skipped') w.skip(`${host}: skipped (${end.message ?? ''})`);
-                      if ((end?.status === 'failed' && !end.ignored) || end?.status === 'unreachable') {
+                      if (end !== undefined && stopped(end)) {
                         throw new Error(`${host}: ${WORD[end.status]}: ${end.message ?? ''}`);
                       }
                     },
@@ -188,7 +199,7 @@ export class ListrReporter implements Reporter {
             {
               title,
               task: async (_c: unknown, w: Wrapper) => {
-                while (!hosts.every((h) => slots.get(h)?.end !== undefined)) {
+                while (!allEnded(hosts, slots)) {
                   w.title = `${title}: ${this.#counts(hosts, slots)}`;
                   await new Promise((resolve) => setTimeout(resolve, 100));
                 }
@@ -198,8 +209,7 @@ export class ListrReporter implements Reporter {
         const previous = this.#running;
         this.#running = previous.then(async () => {
           const lib = await this.#lib;
-          const ended = (): boolean => hosts.every((h) => slots.get(h)?.end !== undefined);
-          if (!ended()) {
+          if (!allEnded(hosts, slots)) {
             if (hosts.length > MANY_HOSTS) await summary(lib.Listr).run().catch(() => undefined);
             else await live(lib.Listr).run().catch(() => undefined);
           }
