@@ -20,6 +20,8 @@ export interface Sample {
   readonly phase: Phase | 'floor';
   readonly wallMs: number;
   readonly cpuMs: number;
+  /** Busy CPU of the whole machine during the run (measure.ts); absent in results recorded before it existed. */
+  readonly machineCpuMs?: number;
   readonly maxRssMb: number;
   readonly peakTreeMb: number;
   /** Ours: the duration the run prints; floor: its in-process total (connections + commands). */
@@ -88,7 +90,7 @@ export async function floorSpec(hosts: BenchHosts): Promise<string> {
   return file;
 }
 
-export async function runFloorProcess(specFile: string, launcher: Launcher, via: 'raw' | 'sanbook'): Promise<{ wallMs: number; cpuMs: number; maxRssMb: number; peakTreeMb: number; report: FloorReport }> {
+export async function runFloorProcess(specFile: string, launcher: Launcher, via: 'raw' | 'sanbook'): Promise<{ wallMs: number; cpuMs: number; machineCpuMs: number; maxRssMb: number; peakTreeMb: number; report: FloorReport }> {
   const m = await measure(launcherArgv(launcher, join(BENCH_DIR, 'floor.ts'), [specFile, '--via', via]), { cwd: PROJECT_DIR });
   if (m.exitCode !== 0) throw new Error(`the floor (${via}) exited ${m.exitCode}: ${m.stderr.slice(-1500)}`);
   const line = m.stdout.trim().split('\n').pop() ?? '';
@@ -142,6 +144,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
               phase,
               wallMs: r.wallMs,
               cpuMs: r.cpuMs,
+              machineCpuMs: r.machineCpuMs,
               maxRssMb: r.maxRssMb,
               peakTreeMb: r.peakTreeMb,
               changed,
@@ -152,7 +155,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
           }
         }
         const f = await runFloorProcess(spec, options.launcher, 'raw');
-        samples.push({ hosts: n, rep, side: 'floor', phase: 'floor', wallMs: f.wallMs, cpuMs: f.cpuMs, maxRssMb: f.maxRssMb, peakTreeMb: f.peakTreeMb, inRunMs: f.report.totalMs, floor: f.report });
+        samples.push({ hosts: n, rep, side: 'floor', phase: 'floor', wallMs: f.wallMs, cpuMs: f.cpuMs, machineCpuMs: f.machineCpuMs, maxRssMb: f.maxRssMb, peakTreeMb: f.peakTreeMb, inRunMs: f.report.totalMs, floor: f.report });
         options.log(`  rep ${rep + 1}/${options.runs} floor           ${(f.wallMs / 1000).toFixed(2)} s wall (in-process ${(f.report.totalMs / 1000).toFixed(2)} s)`);
         await options.onSamples?.(samples);
       }

@@ -18,6 +18,12 @@ export interface Measured {
   readonly cpuMs: number;
   readonly userMs: number;
   readonly sysMs: number;
+  /**
+   * Busy CPU time of the whole machine (every core, every process: /proc/stat user + nice + system + irq +
+   * softirq) while the command ran, ms. With loopback hosts this includes their sshd and shells: the work the
+   * hosts do, which on real hosts is spread over their own CPUs.
+   */
+  readonly machineCpuMs: number;
   /** Peak RSS of the largest single process, MB. */
   readonly maxRssMb: number;
   /** Peak of the sampled total PSS of the tree (and of the marked processes), MB. */
@@ -91,12 +97,21 @@ export function cpuOfProcess(pid: number): number {
   }
 }
 
+/** Busy CPU time of the machine since boot, ms (first line of /proc/stat, in USER_HZ ticks). */
+export function machineBusyMs(stat: string = readFileSync('/proc/stat', 'utf8')): number {
+  const f = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/);
+  if (f[0] !== 'cpu') throw new Error(`/proc/stat does not start with the cpu line: ${f[0] ?? ''}`);
+  const [user, nice, system, , , irq, softirq] = f.slice(1, 8).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) * TICK_MS;
+}
+
 /** Run argv[0] with argv[1..] under /usr/bin/time and measure it. Never throws for a non-zero exit. */
 export async function measure(argv: readonly string[], options: MeasureOptions = {}): Promise<Measured> {
   const dir = await mkdtemp(join(tmpdir(), 'sanbook-bench-time-'));
   const timeFile = join(dir, 'time');
   try {
     const started = performance.now();
+    const busyBefore = machineBusyMs();
     const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', timeFile, ...argv], {
       cwd: options.cwd,
       env: options.env ?? process.env,
@@ -122,6 +137,7 @@ export async function measure(argv: readonly string[], options: MeasureOptions =
     });
     clearInterval(timer);
     const wallMs = performance.now() - started;
+    const machineCpuMs = machineBusyMs() - busyBefore;
     const [user = '0', sys = '0', rss = '0'] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()?.split(' ') ?? [];
     const userMs = Number(user) * 1000;
     const sysMs = Number(sys) * 1000;
@@ -131,6 +147,7 @@ export async function measure(argv: readonly string[], options: MeasureOptions =
       cpuMs: userMs + sysMs,
       userMs,
       sysMs,
+      machineCpuMs,
       maxRssMb: Number(rss) / 1024,
       peakTreeMb: peakKb / 1024,
       stdout: Buffer.concat(stdout).toString('utf8'),
