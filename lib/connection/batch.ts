@@ -9,6 +9,8 @@
  * timeout for the whole, the longest of its commands' timeouts. A command the batch did not finish (the batch
  * timed out, its shell died) has no result: the caller runs it on its own.
  *
+ * Items whose wrapped command is byte for byte the same run once and share the result.
+ *
  * The runner uses it to gather ahead (lib/read-ahead.ts); a connection offers it as `execBatch`.
  */
 import { randomBytes } from 'node:crypto';
@@ -66,13 +68,25 @@ export async function runBatch(items: readonly BatchItem[], scopeOf: ScopeOf, ru
     const { become, timeoutMs } = scopeOf(i.command, i.options ?? {});
     return { line: wrapForBatch(i.command, { become }), timeoutMs };
   });
+  // The same read asked twice (three settings of one file gather that file three times) runs once: a batch
+  // only reads, so both askers get the same bytes.
+  const lines: Buffer[] = [];
+  const displays: string[] = [];
+  const slot = new Map<string, number>();
+  const slotOf = wrapped.map((w, i) => {
+    const key = w.line.toString('latin1');
+    let at = slot.get(key);
+    if (at === undefined) {
+      at = lines.push(w.line) - 1;
+      displays.push((items[i] as BatchItem).command.display);
+      slot.set(key, at);
+    }
+    return at;
+  });
   const boundary = `sanbook-batch-${randomBytes(16).toString('hex')}`;
-  const script = batchScript(
-    wrapped.map((w) => w.line),
-    boundary,
-  );
-  const display = `(a batch of ${items.length}: ${items.map((i) => i.command.display).join('; ')})`;
+  const display = `(a batch of ${lines.length}: ${displays.join('; ')})`;
   const timeoutMs = Math.max(...wrapped.map((w) => w.timeoutMs));
-  const result = await run(new Command(script, display), timeoutMs);
-  return splitBatch(result, boundary, items.length);
+  const result = await run(new Command(batchScript(lines, boundary), display), timeoutMs);
+  const outputs = splitBatch(result, boundary, lines.length);
+  return slotOf.map((at) => outputs[at]);
 }

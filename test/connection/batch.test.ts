@@ -141,7 +141,7 @@ test.serial('become runs a command through sudo -n as exec() does', async (t) =>
 test.serial('commands the batch never finished are undefined: a shell that dies part way', async (t) => {
   // A subshell's $$ is the batch's shell.
   const killShell = sh`kill -9 $$`;
-  const r = await ssh.execBatch([{ command: cmd('true') }, { command: killShell }, { command: cmd('true') }]);
+  const r = await ssh.execBatch([{ command: cmd('true') }, { command: killShell }, { command: cmd('echo', 'after') }]);
   t.is(r[0]?.exitCode, 0);
   t.is(r[2], undefined);
 });
@@ -157,4 +157,18 @@ test.serial('quoting keeps the wrapped commands apart (a quote in one cannot end
   const [r, s] = await ssh.execBatch([{ command: cmd('printf', '%s', nasty) }, { command: cmd('echo', 'next') }]);
   t.is(r?.stdout, nasty.toString());
   t.is(s?.stdout, 'next\n');
+});
+
+test.serial('the same command asked several times runs once; each asker gets its output', async (t) => {
+  const file = `/tmp/sanbook-batch-dedupe-${process.pid}`;
+  t.teardown(() => local.exec(cmd('rm', '-f', '--', file)).then(() => undefined));
+  const count = sh`echo run >> ${file}; wc -l < ${file}`;
+  const other = sh`echo other; exit 3`;
+  const r = await ssh.execBatch([{ command: count }, { command: other }, { command: count }, { command: count }, { command: other }]);
+  t.deepEqual(r.map((x) => [x?.exitCode, x?.stdout]), [[0, '1\n'], [3, 'other\n'], [0, '1\n'], [0, '1\n'], [3, 'other\n']]);
+  t.is((await ssh.exec(cmd('wc', '-l', file))).stdout.split(' ')[0], '1', 'the counting command ran once');
+  // The same script under become is another command: it runs on its own.
+  const withBecome = await ssh.execBatch([{ command: cmd('id', '-u') }, { command: cmd('id', '-u'), options: { become: true } }]);
+  t.is(withBecome.length, 2);
+  t.true(withBecome[0] !== withBecome[1], 'not shared between become and not');
 });
