@@ -180,7 +180,8 @@ export const targetcli = defineModule<TargetcliParams, TargetcliFacts, Targetcli
   },
   async gather(conn, _params, ctx) {
     const where = ctx.facts.os.family === 'redhat' ? SAVE.redhat : SAVE.debian;
-    const r = await conn.exec(sh`${configfsDumpCommand()}
+    // The dump runs in a subshell: where LIO's configfs is absent it exits early, and the parts after must come.
+    const r = await conn.exec(sh`(${configfsDumpCommand()})
 echo ${MARK}; cat ${where.path} 2>/dev/null
 echo ${MARK}; base64 -w0 "$HOME/.targetcli/prefs.bin" 2>/dev/null; echo
 echo ${MARK}; systemctl is-enabled ${where.service} 2>/dev/null; :`);

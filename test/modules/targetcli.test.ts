@@ -6,6 +6,12 @@ import { configKey, parseConfigfs, parseSaveconfig, pickledPref, type LioState }
 import { lioWwid, splitGather, targetcli, unitSerial, type TargetcliFacts } from '../../modules/targetcli.ts';
 import { parseMapsJson } from '../../modules/multipath_conf.ts';
 import type { Change } from '../../lib/module.ts';
+import type { Command } from '../../lib/command.ts';
+import type { Connection } from '../../lib/connection/types.ts';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runStubbed } from '../helpers/blockdev-stubs.ts';
 
 const fixture = (name: string) => recording(`targetcli/${name}`);
 const configfs = (name: string): LioState => parseConfigfs(fixture(name).stdout);
@@ -132,6 +138,22 @@ test('prefs.bin: the pickled booleans', (t) => {
   t.true(pickledPref(b64, 'auto_save_on_exit', false));
   t.false(pickledPref(b64, 'no_such_pref', false));
   t.true(pickledPref('', 'auto_add_default_portal', true), 'no prefs file: the default');
+});
+
+test('gather on a host where LIO is not loaded: the state is empty, not a broken gather', async (t) => {
+  // The real gather script under /bin/sh; this machine has no /sys/kernel/config/target, so the dump says
+  // ABSENT. systemctl is a stub. (Before: the dump's early exit ended the whole script, "expected 4 parts".)
+  const dir = mkdtempSync(join(tmpdir(), 'sanbook-lio-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.false(existsSync('/sys/kernel/config/target'), 'this test needs a machine without LIO');
+  const conn = {
+    exec: async (c: Command) => ({ exitCode: 0, stdout: runStubbed(c, { systemctl: [['*', { stdout: 'disabled\n', exitCode: 1 }]] }, dir), stderr: '' }),
+  } as unknown as Connection;
+  const debianFacts = { os: { id: 'debian', like: ['debian'], versionId: '12', prettyName: 'Debian 12', family: 'debian' as const }, kernel: '', arch: '', uid: 0, user: 'root', hostname: 'sto1', packageManager: 'apt' as const, systemd: true };
+  const facts = await targetcli.gather(conn, targetcli.validate({}), { host: 'h', facts: debianFacts });
+  t.false(facts.running.loaded);
+  t.is(facts.running.targets.size, 0);
+  t.false(facts.service.enabled);
 });
 
 test('gather output splits into its four parts', (t) => {
