@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UserError } from './errors.ts';
 import type { Reporter } from './events.ts';
-import { loadInventory } from './inventory.ts';
+import { loadInventory, type Inventory } from './inventory.ts';
 import { isPlaybookFactory, type Playbook, type PlaybookFactory } from './playbook.ts';
 import { JsonReporter } from './report/json.ts';
 import { ListrReporter } from './report/listr.ts';
@@ -110,6 +110,18 @@ export function chooseReporter(options: CliOptions, isTTY: boolean, columns = pr
   return new PlainReporter({ diff: options.diff, verbose: options.verbose });
 }
 
+/** A factory reads the inventory to build its plays: what it refuses is the inventory's, so name the file. */
+function buildFrom(factory: PlaybookFactory, inventory: Inventory, file: string): Playbook {
+  try {
+    return factory.build(inventory);
+  } catch (e) {
+    throw e instanceof UserError && e.where.file === undefined ? e.at({ file }) : e;
+  }
+}
+
+let currentRun: AbortController | undefined;
+let outputWatched = false;
+
 /** Run a playbook from command-line arguments; returns the exit code. */
 export async function main(source: Playbook | PlaybookFactory, argv: readonly string[] = process.argv.slice(2), program = 'playbook.ts'): Promise<number> {
   try {
@@ -121,7 +133,7 @@ export async function main(source: Playbook | PlaybookFactory, argv: readonly st
     const path = options.inventory ?? source.defaultInventory;
     if (path === undefined) throw new UserError('no inventory given: use -i FILE');
     const inventory = await loadInventory(path);
-    const book = isPlaybookFactory(source) ? source.build(inventory) : source;
+    const book = isPlaybookFactory(source) ? buildFrom(source, inventory, path) : source;
     // Ctrl-C once: finish the running task, start no other, print the recap. Twice: stop at once.
     const abort = new AbortController();
     const onInterrupt = (): void => {
@@ -132,10 +144,14 @@ export async function main(source: Playbook | PlaybookFactory, argv: readonly st
     process.on('SIGINT', onInterrupt);
     // The reader of our output went away (`... --json | head`): stop as after Ctrl-C (no task starts, the running
     // ones finish), without a word, since no one is reading. Node would otherwise die of an unhandled EPIPE.
-    const onOutputGone = (): void => {
-      if (!abort.signal.aborted) abort.abort();
-    };
-    process.stdout.on('error', onOutputGone);
+    // One listener for the process's life (a write may fail after the run): it stops the current run.
+    currentRun = abort;
+    if (!outputWatched) {
+      process.stdout.on('error', () => {
+        if (currentRun && !currentRun.signal.aborted) currentRun.abort();
+      });
+      outputWatched = true;
+    }
     const summary = await runPlaybook(book, {
       signal: abort.signal,
       inventory,
@@ -146,8 +162,10 @@ export async function main(source: Playbook | PlaybookFactory, argv: readonly st
       skipTags: options.skipTags,
       forks: options.forks,
       reporters: [chooseReporter(options, process.stdout.isTTY === true)],
+    }).finally(() => {
+      // Also when the run is refused (bad params): a caller that runs main() again must not pile up listeners.
+      process.off('SIGINT', onInterrupt);
     });
-    process.off('SIGINT', onInterrupt);
     return summary.exitCode;
   } catch (e) {
     if (e instanceof UserError) {

@@ -28,8 +28,50 @@ export async function readInventoryFile(path: string): Promise<unknown> {
   if (!info) throw new UserError('inventory file not found', { file: path });
   if (!info.isFile()) throw new UserError('is not a file', { file: path });
   if (isModule) return importDefault(path);
-  const text = await readFile(path, 'utf8');
+  const text = decodeText(await readFile(path), path);
   return ext === '.json' ? parseJson(text, path) : parseYaml(text, path);
+}
+
+/** Line and column (1-based) of a byte offset. */
+function position(bytes: Buffer, offset: number): string {
+  const before = bytes.subarray(0, offset);
+  const line = before.filter((b) => b === 0x0a).length + 1;
+  const column = new TextDecoder().decode(before.subarray(before.lastIndexOf(0x0a) + 1)).length + 1;
+  return `line ${line}, column ${column}`;
+}
+
+/** The file as UTF-8 text; a byte that is not UTF-8, or a NUL, is an error naming where it is. */
+export function decodeText(bytes: Buffer, file: string): string {
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new UserError(`${position(bytes, nul)}: a NUL byte (is this a text file?)`, { file });
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Find the first byte that does not decode: the longest prefix that decodes (as a stream: a character cut at
+    // the end of a prefix is not an error yet).
+    let lo = 0;
+    let hi = bytes.length;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (decodes(bytes.subarray(0, mid))) lo = mid;
+      else hi = mid - 1;
+    }
+    // A character cut short: point at its lead byte, not at the byte after.
+    let k = lo;
+    while (k > 0 && ((bytes[k - 1] as number) & 0xc0) === 0x80) k--;
+    if (k > 0 && ((bytes[k - 1] as number) & 0xc0) === 0xc0) lo = k - 1;
+    const bad = bytes.subarray(lo, lo + 4).toString('hex').replace(/(..)/g, '\\x$1');
+    throw new UserError(`${position(bytes, lo)}: not UTF-8 (the bytes ${bad}...); save the file as UTF-8`, { file });
+  }
+}
+
+function decodes(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseYaml(text: string, file: string): unknown {

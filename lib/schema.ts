@@ -140,7 +140,39 @@ export function formatErrors(errors: readonly ErrorObject[]): string[] {
 }
 
 /** Validate data against a schema; throws UserError naming each bad field. Returns the validated copy. */
+/**
+ * The first string (value, map key, or Secret) that no command or file could carry faithfully: one holding a NUL
+ * byte (no program argument, path or config line can), or one that is not valid Unicode (a lone UTF-16
+ * surrogate: it would be written as U+FFFD, silently not what was given). The field is named as fieldOf names it.
+ */
+export function badText(value: unknown, field = ''): { field: string; problem: string } | undefined {
+  const check = (text: string, at: string): { field: string; problem: string } | undefined => {
+    if (text.includes('\0')) return { field: at, problem: 'contains a NUL byte, which no command argument, path or text file line can carry' };
+    if (!text.isWellFormed()) return { field: at, problem: 'is not valid Unicode text (it holds a lone UTF-16 surrogate)' };
+    return undefined;
+  };
+  if (typeof value === 'string') return check(value, field);
+  if (value instanceof Secret) return check(value.reveal(), field);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = badText(value[i], `${field}[${i}]`);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [k, v] of Object.entries(value)) {
+      const at = field === '' ? k : `${field}.${k}`;
+      const bad = check(k, `${at} (the key)`) ?? badText(v, at);
+      if (bad) return bad;
+    }
+  }
+  return undefined;
+}
+
 export function validateSchema<T>(schema: Readonly<Record<string, unknown>>, data: unknown, where: Where): T {
+  const bad = badText(data);
+  if (bad) throw new UserError(bad.problem, { ...where, field: bad.field || '(the whole value)' });
   const copy = cloneData(data);
   const validate = compile(schema);
   if (!validate(copy)) {

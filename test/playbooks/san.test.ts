@@ -77,6 +77,6 @@ test('the command line: --help names the playbook; a bad inventory exits 1 with 
   const inv = await inventoryWith(t, GOOD.replace('data_disks: [/dev/sdb, /dev/sdc]', 'data_disks: [/dev/sdb]'));
   const bad = await run('npx', ['tsx', 'playbooks/san.ts', '-i', inv.source, '--check']).catch((e: { code: number; stderr: string }) => e);
   t.is((bad as { code: number }).code, 1);
-  t.regex((bad as { stderr: string }).stderr, /^error: host s1, field data_disks: lists 1 disks/m);
+  t.regex((bad as { stderr: string }).stderr, /^error: \S*inv\.yaml, host s1, field data_disks: lists 1 disks/m);
   t.false((bad as { stderr: string }).stderr.includes('    at '), 'a stack trace');
 });
