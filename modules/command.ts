@@ -13,8 +13,8 @@ import { pathSchema } from './file.ts';
 
 /** What runs: argv or shell, and how (shared with query). */
 export interface RunSpec {
-  /** The program and its arguments; each word is quoted. */
-  argv?: string[];
+  /** The program and its arguments; each word is quoted. A Secret word is passed as is and shown as ***. */
+  argv?: (string | Secret)[];
   /** A POSIX sh script written by the playbook's author, run as is. */
   shell?: string;
   /** Change to this directory first. */
@@ -41,8 +41,9 @@ export const runSpecSchema = {
   argv: {
     type: 'array',
     minItems: 1,
-    items: { type: 'string' },
-    description: 'The program and its arguments, one word each (quoted for the shell: no shell syntax applies).',
+    items: { anyOf: [{ type: 'string' }, { secret: true }] },
+    description:
+      "The program and its arguments, one word each (quoted for the shell: no shell syntax applies). A word may be a Secret: it is shown as *** (it is still on the program's command line, so briefly visible in the host's process list; prefer stdin).",
   },
   shell: {
     type: 'string',
