@@ -59,6 +59,10 @@ export interface TestSshd {
    * Resolves with the number of connections broken.
    */
   dropConnections(): Promise<number>;
+  /** The server dies, as a crashed or killed sshd: every connection broken, the port closed. */
+  kill(): Promise<void>;
+  /** Start it again after kill(): the same port, host key and config. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -272,9 +276,27 @@ function sshdConfig(dir: string, port: number, options: StartSshdOptions): strin
   ].join('\n');
 }
 
-/** sshd -e logs "Server listening on 127.0.0.1 port N." once it has bound the port. */
-function listening(logFile: string, port: number): boolean {
-  return existsSync(logFile) && readFileSync(logFile, 'utf8').includes(`Server listening on 127.0.0.1 port ${port}.`);
+/** sshd -e logs "Server listening on 127.0.0.1 port N." once it has bound the port: how many times it has. */
+function listenings(logFile: string, port: number): number {
+  return existsSync(logFile) ? readFileSync(logFile, 'utf8').split(`Server listening on 127.0.0.1 port ${port}.`).length - 1 : 0;
+}
+
+/** sshd on configFile, logging to logFile; resolves once its own log says it listens (the `times`-th time). */
+async function spawnSshd(configFile: string, logFile: string, port: number, times: number, readyTimeoutMs: number): Promise<ChildProcess> {
+  const logFd = openSync(logFile, 'a', 0o600);
+  const child = spawn(SSHD, ['-D', '-e', '-f', configFile], { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  track(child);
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    // The banner must come from this sshd: its own log says it listens (another process may hold the port).
+    if ((await probeBanner(port)) && listenings(logFile, port) >= times && child.exitCode === null) return child;
+    await sleep(50);
+  }
+  await killTree(child);
+  const state = child.exitCode !== null ? `sshd exited with status ${child.exitCode}` : `sshd did not answer within ${readyTimeoutMs} ms`;
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+  throw new Error(`${state} on 127.0.0.1:${port}; its log (${logFile}):\n${log}`);
 }
 
 async function launch(dir: string, options: StartSshdOptions): Promise<{ child: ChildProcess; port: number }> {
@@ -285,21 +307,12 @@ async function launch(dir: string, options: StartSshdOptions): Promise<{ child: 
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     await writeFile(configFile, sshdConfig(dir, port, options), { mode: 0o600 });
-    const logFd = openSync(logFile, 'a', 0o600);
-    const child = spawn(SSHD, ['-D', '-e', '-f', configFile], { stdio: ['ignore', logFd, logFd] });
-    closeSync(logFd);
-    track(child);
-    const deadline = Date.now() + readyTimeoutMs;
-    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      // The banner must come from this sshd: its own log says it listens (another process may hold the port).
-      if ((await probeBanner(port)) && listening(logFile, port) && child.exitCode === null) return { child, port };
-      await sleep(50);
+    try {
+      return { child: await spawnSshd(configFile, logFile, port, listenings(logFile, port) + 1, readyTimeoutMs), port };
+    } catch (e) {
+      lastError = (e as Error).message;
+      if (!/Address already in use|Cannot bind/i.test(lastError)) break;
     }
-    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    await killTree(child);
-    lastError = child.exitCode !== null ? `sshd exited with status ${child.exitCode}` : `sshd did not answer within ${readyTimeoutMs} ms`;
-    lastError += ` on 127.0.0.1:${port}; its log (${logFile}):\n${log}`;
-    if (!/Address already in use|Cannot bind/i.test(log)) break;
   }
   throw new Error(`cannot start a test sshd: ${lastError}`);
 }
@@ -313,8 +326,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const client = await generateKey(join(dir, 'client_key'));
     const authorizedKeys = join(dir, 'authorized_keys');
     await writeFile(authorizedKeys, `${client.publicKeyLine}\n`, { mode: 0o600 });
-    const { child, port } = await launch(dir, options);
-    const pid = child.pid as number;
+    const launched = await launch(dir, options);
+    const port = launched.port;
+    let child = launched.child;
     const [type, key] = (await readFile(`${hostKeyFile}.pub`, 'utf8')).trim().split(/\s+/);
     const hostKeyLine = `[127.0.0.1]:${port} ${type} ${key}`;
     const knownHostsFile = join(dir, 'known_hosts');
@@ -324,7 +338,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const log = (): string => readFileSync(logFile, 'utf8');
     let stopped: Promise<void> | undefined;
     return {
-      pid,
+      get pid() {
+        return child.pid as number;
+      },
       port,
       address: '127.0.0.1',
       user,
@@ -349,7 +365,16 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
       acceptedConnections: () => log().split('\n').filter((l) => l.includes('Accepted publickey')).length,
       authorizeKey: (line) => appendFile(authorizedKeys, `${line.trim()}\n`),
       log,
-      dropConnections: () => dropConnections(pid),
+      dropConnections: () => dropConnections(child.pid as number),
+      kill: async () => {
+        await dropConnections(child.pid as number);
+        await killTree(child, 0);
+      },
+      restart: async () => {
+        if (child.exitCode === null && child.signalCode === null) throw new Error('restart: this sshd is still running (kill() it first)');
+        const configFile = join(dir, 'sshd_config');
+        child = await spawnSshd(configFile, logFile, port, listenings(logFile, port) + 1, options.readyTimeoutMs ?? 10_000);
+      },
       stop: () =>
         (stopped ??= (async () => {
           await killTree(child);
