@@ -159,6 +159,28 @@ test.serial('firewalld: the ports are open in both planes on every host', async 
   }
 });
 
+test.serial('the files that hold CHAP secrets on the hosts are readable by root only (no access for other users)', async (t) => {
+  const holders: Record<string, ReturnType<typeof sh>> = {
+    sto1: sh`grep -l '"password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
+    sto2: sh`grep -l '"password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
+    chunk1: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
+    chunk2: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
+    chunk3: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
+  };
+  const seen: string[] = [];
+  for (const [h, find] of Object.entries(holders)) {
+    const files = (await out(h, find)).split('\n').filter((f) => f !== '');
+    t.true(files.length > 0, `${h}: no file holds a CHAP secret (the test would prove nothing)`);
+    for (const f of files) {
+      const [mode = '', owner = ''] = (await out(h, sh`stat -c '%a %U' -- ${f}`)).trim().split(' ');
+      seen.push(`${h}:${f} ${mode} ${owner}`);
+      t.is(owner, 'root', `${h}:${f}`);
+      t.is(Number.parseInt(mode, 8) & 0o007, 0, `${h}:${f} is open to other users (mode ${mode})`);
+    }
+  }
+  t.log(seen.join('\n'));
+});
+
 test.serial('MooseFS: the web UI answers on 9425; 200 files and 64 MiB written through the client read back identical; 3 chunkservers, every chunk at goal 2', async (t) => {
   // From a chunk host, through the master's firewall (the guests have python3, not curl).
   const url = `http://${MASTER_IP}:9425/mfs.cgi?masterhost=${MASTER_IP}`;
