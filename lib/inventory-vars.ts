@@ -1,6 +1,7 @@
 /**
  * The connection variables of an inventory (Ansible's names: ansible_host, ansible_port, ansible_user, ...,
- * plus host_key_checking, known_hosts_file, connect_timeout, command_timeout): their schema, and how the
+ * plus host_key_checking, known_hosts_file, connect_timeout, command_timeout, keepalive_interval): their schema,
+ * and how the
  * values merged by precedence become a host's typed ConnectionSpec.
  */
 import { homedir, userInfo } from 'node:os';
@@ -24,6 +25,8 @@ export interface ConnectionSpec {
   become: boolean | string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** A keepalive every this many ms; 3 unanswered and the host is unreachable (a paused VM, a dead link). */
+  keepaliveIntervalMs: number;
 }
 
 const ANSIBLE_BOOL = { enum: [true, false, 'yes', 'no', 'true', 'false'] };
@@ -50,6 +53,7 @@ export const CONNECTION_SCHEMA = {
     known_hosts_file: TEXT,
     connect_timeout: SECONDS,
     command_timeout: SECONDS,
+    keepalive_interval: SECONDS,
   },
 } as const;
 export const CONNECTION_KEYS = new Set(Object.keys(CONNECTION_SCHEMA.properties));
@@ -74,6 +78,7 @@ export interface ConnPart {
   becomeUser?: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
 }
 
 export function connPart(v: Readonly<Record<string, unknown>>): ConnPart {
@@ -98,6 +103,7 @@ export function connPart(v: Readonly<Record<string, unknown>>): ConnPart {
     becomeUser: str('ansible_become_user'),
     connectTimeoutMs: ms('connect_timeout'),
     commandTimeoutMs: ms('command_timeout'),
+    keepaliveIntervalMs: ms('keepalive_interval'),
   };
   return part;
 }
@@ -129,6 +135,7 @@ export function resolveConnection(name: string, c: ConnPart): ConnectionSpec {
     become: c.become === true ? (c.becomeUser ?? true) : false,
     connectTimeoutMs: c.connectTimeoutMs ?? 20_000,
     commandTimeoutMs: c.commandTimeoutMs ?? 600_000,
+    keepaliveIntervalMs: c.keepaliveIntervalMs ?? 15_000,
   };
   if (c.privateKeyFile !== undefined) spec.privateKeyFile = expandHome(c.privateKeyFile);
   if (c.password !== undefined) spec.password = c.password;

@@ -216,6 +216,7 @@ test('connection spec defaults', (t) => {
     become: false,
     connectTimeoutMs: 20_000,
     commandTimeoutMs: 600_000,
+    keepaliveIntervalMs: 15_000,
   });
 });
 
@@ -233,6 +234,7 @@ test('connection spec: every variable', async (t) => {
     become: 'postgres',
     connectTimeoutMs: 2500,
     commandTimeoutMs: 30_000,
+    keepaliveIntervalMs: 5000,
   });
   t.is(full.password?.reveal(), 'hunter2-full');
   const byName = (n: string) => inv.host(n).connection;

@@ -61,6 +61,13 @@ export interface TestSshd {
   dropConnections(): Promise<number>;
   /** The server dies, as a crashed or killed sshd: every connection broken, the port closed. */
   kill(): Promise<void>;
+  /**
+   * The host stops answering, as a paused VM: SIGSTOP to the server, its connections and the commands they run
+   * (the kernel still holds the sockets open). Resolves with how many processes were stopped.
+   */
+  freeze(): Promise<number>;
+  /** SIGCONT to what freeze() stopped. */
+  thaw(): Promise<void>;
   /** Start it again after kill(): the same port, host key and config. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -337,6 +344,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const user = userInfo().username;
     const log = (): string => readFileSync(logFile, 'utf8');
     let stopped: Promise<void> | undefined;
+    let frozen: [number, string][] = [];
     return {
       get pid() {
         return child.pid as number;
@@ -366,6 +374,15 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
       authorizeKey: (line) => appendFile(authorizedKeys, `${line.trim()}\n`),
       log,
       dropConnections: () => dropConnections(child.pid as number),
+      freeze: async () => {
+        frozen = [[child.pid as number, procInfo(child.pid as number)?.start ?? ''], ...descendants(child.pid as number)];
+        for (const [p, start] of frozen) signalIfSame(p, start, 'SIGSTOP');
+        return frozen.length;
+      },
+      thaw: async () => {
+        for (const [p, start] of frozen) signalIfSame(p, start, 'SIGCONT');
+        frozen = [];
+      },
       kill: async () => {
         await dropConnections(child.pid as number);
         await killTree(child, 0);
@@ -377,6 +394,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
       },
       stop: () =>
         (stopped ??= (async () => {
+          for (const [p, start] of frozen) signalIfSame(p, start, 'SIGCONT');
           await killTree(child);
           rm(dir);
         })()),

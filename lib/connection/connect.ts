@@ -24,6 +24,7 @@ export const connectHost: Connector = async (host) => {
     knownHostsFile: spec.knownHostsFile,
     connectTimeoutMs: spec.connectTimeoutMs,
     commandTimeoutMs: spec.commandTimeoutMs,
+    keepaliveIntervalMs: spec.keepaliveIntervalMs,
     become: spec.become,
   });
 };

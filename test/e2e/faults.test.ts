@@ -167,3 +167,56 @@ test.serial('Ctrl-C twice in the middle of a 200 MB write: the run stops at once
   t.deepEqual(tempFiles(hosts.dir), []);
   t.log(`the runner exited ${((exited - started) / 1000).toFixed(1)} s after it started; the host was clean ${((Date.now() - exited) / 1000).toFixed(1)} s later; ${statSync(big).size} bytes in place`);
 });
+
+test.serial('a host that freezes mid-command (as a paused VM): unreachable after its keepalives go unanswered, the others finish, exit 4', async (t) => {
+  const hosts = await startLoopbackHosts(['p1', 'p2', 'p3']);
+  t.teardown(() => hosts.stop());
+  // One keepalive a second: three unanswered and the host is unreachable (the default is 15 s).
+  const file = join(hosts.dir, 'keepalive.yaml');
+  writeFileSync(file, readFileSync(hosts.inventoryFile, 'utf8').replace('  vars:\n', '  vars:\n    keepalive_interval: 1\n'));
+  const book = playbook({
+    name: 'freeze',
+    plays: [
+      play({
+        name: 'p',
+        hosts: 'all',
+        tasks: [
+          command.task('slow step', (ctx) => ({ argv: ['sh', '-c', 'sleep 2; touch "$1"', 'sh', `${root(ctx)}/slow-done`], creates: `${root(ctx)}/slow-done` })),
+          copy.task('last file', (ctx) => ({ path: `${root(ctx)}/last`, content: 'last\n' })),
+        ],
+      }),
+    ],
+  });
+  const victim = hosts.servers[1];
+  if (victim === undefined) throw new Error('no second server');
+  let frozenAt = 0;
+  let stopped = 0;
+  const events: RunEvent[] = [];
+  const reporter = {
+    onEvent(e: RunEvent): void {
+      events.push(e);
+      if (e.type === 'host:apply' && e.host === 'p2' && frozenAt === 0) {
+        frozenAt = Date.now(); // the command is running half a second later
+        void new Promise((res) => setTimeout(res, 500)).then(async () => {
+          stopped = await victim.freeze();
+        });
+      }
+    },
+    done: async () => {},
+  };
+  const r = await runPlaybook(book, { inventory: await loadInventory(file), reporters: [reporter] });
+  const seconds = (Date.now() - frozenAt) / 1000 - 0.5;
+  t.true(stopped >= 3, `froze ${stopped} processes (server, connection, command)`);
+  t.is(r.exitCode, 4);
+  const end = events.find((e): e is Extract<RunEvent, { type: 'host:end' }> => e.type === 'host:end' && e.host === 'p2');
+  t.is(end?.status, 'unreachable');
+  t.is(end?.task, 'slow step');
+  t.regex(end?.message ?? '', /p2/);
+  for (const h of ['p1', 'p3']) t.is(readFileSync(join(hosts.rootOf(h), 'last'), 'utf8'), 'last\n');
+  t.true(seconds < 15, `noticed after ${seconds.toFixed(1)} s`);
+  t.log(`p2 frozen mid-command: unreachable after ${seconds.toFixed(1)} s (${end?.message ?? ''})`);
+  await victim.thaw();
+  const again = await runPlaybook(book, { inventory: await loadInventory(file) });
+  t.is(again.exitCode, 0);
+  t.deepEqual(tempFiles(hosts.dir), []);
+});
