@@ -98,6 +98,10 @@ export const command = defineModule<CommandParams, CommandFacts>({
   name: 'command',
   description:
     'Run a program or an author-written shell script; with creates/removes it runs only until the path exists/is gone, without them it runs every time (an action).',
+  examples: [
+    { title: 'Initialise once: runs until the file it creates exists', params: { argv: ['mfsmaster', '-a'], chdir: '/var/lib/mfs', creates: '/var/lib/mfs/metadata.mfs' } },
+    { title: 'A program fed a secret on stdin (never shown)', params: { argv: ['chpasswd'], stdin: 'app:s3cret-pass' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

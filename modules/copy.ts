@@ -108,6 +108,9 @@ export interface CopyOutput {
 export const copy = defineModule<CopyParams, FileContentFacts, CopyOutput>({
   name: 'copy',
   description: 'A file holds exactly the given content (written atomically), with the given mode and ownership.',
+  examples: [
+    { title: 'A file with exactly this content', params: { path: '/etc/motd', content: 'Managed by sanbook.\n', mode: '0644', owner: 'root', group: 'root' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

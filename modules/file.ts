@@ -256,6 +256,11 @@ function planLink(p: FileParams, f: FileFacts): Change[] {
 export const file = defineModule<FileParams, FileFacts>({
   name: 'file',
   description: 'A path is a file, a directory, a symbolic link or absent, with the given mode and ownership.',
+  examples: [
+    { title: 'A directory with its mode and owner', params: { path: '/etc/sanbook', state: 'directory', mode: '0750', owner: 'root', group: 'root' } },
+    { title: 'A symbolic link', params: { path: '/etc/sanbook/current.conf', state: 'link', src: '/etc/sanbook/node.conf' } },
+    { title: 'A file that must not exist', params: { path: '/var/lib/app/stale.lock', state: 'absent' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

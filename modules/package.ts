@@ -280,6 +280,9 @@ function managerOf(pm: PackageManager, host: string): 'apt' | 'dnf' | 'yum' {
 export const pkg = defineModule<PackageParams, PackageFacts>({
   name: 'package',
   description: 'System packages present, absent or at the latest version (apt, or dnf/yum), chosen from the host facts.',
+  examples: [
+    { title: 'Packages installed', params: { name: ['open-iscsi', 'multipath-tools'], state: 'present' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

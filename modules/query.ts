@@ -20,6 +20,9 @@ export const query = defineModule<QueryParams, QueryOutput>({
   name: 'query',
   description:
     'Run a read-only command and expose { exitCode, stdout, stderr } to later tasks. Runs in check mode too: it must not change the host.',
+  examples: [
+    { title: 'Read a value other tasks use (never a change)', params: { argv: ['cat', '/etc/iscsi/initiatorname.iscsi'] } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

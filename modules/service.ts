@@ -114,6 +114,9 @@ export function planService(p: ServiceParams, f: ServiceFacts): Change[] {
 export const service = defineModule<ServiceParams, ServiceFacts>({
   name: 'service',
   description: 'A systemd unit started/stopped, enabled/disabled, masked/unmasked; restarted or reloaded on demand.',
+  examples: [
+    { title: 'A service running and enabled at boot', params: { name: 'iscsid', state: 'started', enabled: true } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -259,6 +259,10 @@ export const setting = defineModule<SettingParams, FileContentFacts, SettingOutp
   name: 'setting',
   description:
     'key = value settings in a config file (iscsid.conf, KEY=value shell files, ini sections), changed in place keeping comments and layout.',
+  examples: [
+    { title: 'iscsid.conf settings, the CHAP secret among them', params: { path: '/etc/iscsi/iscsid.conf', settings: { 'node.startup': 'automatic', 'node.session.auth.authmethod': 'CHAP' }, secrets: { 'node.session.auth.password': 'chap-secret-01' }, mode: '0600' } },
+    { title: 'An option in an ini section', params: { path: '/etc/app/app.ini', section: 'server', settings: { listen: '0.0.0.0:8080' }, separator: ' = ', create: true } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

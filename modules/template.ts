@@ -33,6 +33,9 @@ export interface TemplateOutput {
 export const template = defineModule<TemplateParams, TemplateFacts, TemplateOutput>({
   name: 'template',
   description: 'A file holds a rendered handlebars template (strict: an undefined variable is an error), written atomically.',
+  examples: [
+    { title: 'An inline template with its variables', params: { path: '/etc/app/app.conf', source: 'name = {{name}}\nport = {{port}}\n', vars: { name: 'node1', port: 9422 }, mode: '0640' } },
+  ],
   schema: {
     type: 'object',
     additionalProperties: false,

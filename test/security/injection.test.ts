@@ -1,13 +1,13 @@
 /**
  * Every string that reaches a command goes through the quoter. For every module of the reference, every string
- * in its params (values and map keys, at any depth) is given hostile text: `$(touch F)`, backticks, `; touch F`,
+ * in the params of its reference examples (values and map keys, at any depth) is given hostile text: `$(touch F)`, backticks, `; touch F`,
  * newlines, quotes, pipes, `&&`, `; rm -f CANARY`. Each set of params the module accepts is gathered on a real
  * sshd host (test/helpers/sandbox-host.ts: commands run as nobody, every program but touch, rm and timeout a
  * stub that records its arguments), then planned, and every step of the plan is run there. No marker file may
  * appear and the canary must survive; the stubs' records show the hostile text arriving as plain argument bytes.
  */
 import test from 'ava';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { documented } from '../../docs/generate.ts';
 import { Command } from '../../lib/command.ts';
@@ -19,32 +19,6 @@ import type { Module } from '../../lib/module.ts';
 import { startSandboxHost, type SandboxHost } from '../helpers/sandbox-host.ts';
 
 const asRoot = process.getuid?.() === 0;
-
-/** Params for the modules whose reference has no example; paths are replaced under the trap dir. */
-function baseParams(trap: string): Record<string, Record<string, unknown>[]> {
-  const p = (rel: string): string => join(trap, 'files', rel);
-  return {
-    command: [
-      { argv: ['printf', '%s', 'hello'], chdir: p(''), creates: p('done'), stdin: 'input' },
-      { argv: ['true'], removes: p('gone') },
-    ],
-    query: [{ argv: ['cat', p('x')], chdir: p('') }],
-    file: [
-      { path: p('d'), state: 'directory', mode: '0750', owner: 'root', group: 'root' },
-      { path: p('l'), state: 'link', src: p('target') },
-      { path: p('f'), state: 'absent' },
-      { path: p('t'), state: 'touch' },
-    ],
-    copy: [{ path: p('c'), content: 'some content\n', mode: '0640', owner: 'root', group: 'root' }],
-    template: [{ path: p('tpl'), source: 'name={{name}}\n', vars: { name: 'x' }, owner: 'root', group: 'root' }],
-    setting: [
-      { path: p('s.conf'), settings: { 'node.startup': 'automatic' }, separator: ' = ', comment: '#', create: true },
-      { path: p('s.ini'), section: 'main', settings: { key: 'value' }, secrets: { password: 'hunter22' }, create: true },
-    ],
-    package: [{ name: ['openssh-server', 'curl'], state: 'present' }],
-    service: [{ name: 'ssh', state: 'started', enabled: true }],
-  };
-}
 
 /** Fields whose string is a script or data by design, not a value put into a command. */
 const BY_DESIGN: Record<string, string[]> = { command: ['shell'], query: ['shell'] };
@@ -190,13 +164,10 @@ async function attack(m: Module<unknown, unknown, unknown>, bases: readonly Reco
   await conn.exec(new Command(Buffer.from(`echo x$(touch ${control})`), 'the control: an unquoted $(touch)'));
   t.true(existsSync(control), 'the trap did not catch an unquoted $(touch)');
 
-  mkdirSync(join(host.trapDir, 'files'));
-  chownSync(join(host.trapDir, 'files'), 65534, 65534);
-  const bases = baseParams(host.trapDir);
   const rows: string[] = [];
   let total = 0;
   for (const m of documented as unknown as Module<unknown, unknown, unknown>[]) {
-    const examples = [...(m.examples ?? []).map((e) => e.params as Record<string, unknown>), ...(bases[m.name] ?? [])];
+    const examples = (m.examples ?? []).map((e) => e.params as Record<string, unknown>);
     t.true(examples.length > 0, `${m.name}: no params to attack`);
     const tally = await attack(m, examples, host, conn, canary, t);
     total += tally.cases;
