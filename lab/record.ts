@@ -20,7 +20,12 @@ const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewa
 type Phase = (typeof PHASES)[number];
 
 const asked = process.argv.slice(2);
-for (const a of asked) if (!(PHASES as readonly string[]).includes(a)) throw new Error(`unknown phase "${a}": choose from ${PHASES.join(', ')}`);
+for (const a of asked) {
+  if (!(PHASES as readonly string[]).includes(a)) {
+    process.stderr.write(`error: unknown phase "${a}": choose from ${PHASES.join(', ')}\n`);
+    process.exit(1);
+  }
+}
 // san needs another lab state (the playbook's network) than the others (blank hosts): only when asked.
 const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES.filter((p) => p !== 'san'));
 
