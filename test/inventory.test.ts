@@ -8,6 +8,8 @@ import { UserError } from '../lib/errors.ts';
 import { Inventory, limitHosts, loadInventory } from '../lib/inventory.ts';
 import { expandHostRange } from '../lib/patterns.ts';
 import { Secret } from '../lib/secret.ts';
+import { decodeText } from '../lib/inventory-file.ts';
+import { validateSchema } from '../lib/schema.ts';
 
 /** A fixture's path as the user would type it (relative to the project), which is what messages name. */
 const fx = (name: string): string =>
@@ -356,6 +358,27 @@ test('error: YAML syntax, with line and column', async (t) => {
   t.deepEqual(e.where, { file: fx('syntax.yaml') });
   const v = await loadError('vault.yaml');
   t.regex(v.message, /line 4, column 25: Unresolved tag: !vault \(Ansible Vault is not supported/);
+});
+
+test('error: a file that is not UTF-8, or holds a NUL, with the line and column of the first bad byte', (t) => {
+  const at = (bytes: Buffer): string => {
+    const e = t.throws(() => decodeText(bytes, 'inv.yaml'), { instanceOf: UserError });
+    return e?.message ?? '';
+  };
+  t.is(decodeText(Buffer.from('a: é\n'), 'inv.yaml'), 'a: é\n');
+  t.is(at(Buffer.from('a: 1\nb: \xff\n', 'latin1')), 'inv.yaml: line 2, column 4: not UTF-8 (the bytes \\xff\\x0a...); save the file as UTF-8');
+  // A character cut short is pointed at by its lead byte, also at the very end of the file.
+  t.regex(at(Buffer.concat([Buffer.from('héllo: '), Buffer.from([0xe2, 0x82]), Buffer.from(' x')])), /^inv\.yaml: line 1, column 8: not UTF-8 \(the bytes \\xe2\\x82/);
+  t.regex(at(Buffer.concat([Buffer.from('x: ok\ny: é'), Buffer.from([0xc3])])), /^inv\.yaml: line 2, column 5: not UTF-8 \(the bytes \\xc3\.\.\.\)/);
+  t.is(at(Buffer.from('a: 1\nb: x\0y\n')), 'inv.yaml: line 2, column 5: a NUL byte (is this a text file?)');
+});
+
+test('error: a variable whose text no command could carry (a NUL, a lone surrogate) names host and field', (t) => {
+  const inv = Inventory.fromObject({ all: { hosts: { h1: { note: 'a\u0000b', good: 'x' } } } }, 'inline');
+  const e = t.throws(() => validateSchema({ type: 'object' }, inv.host('h1').vars, { file: 'inline', host: 'h1' }), { instanceOf: UserError });
+  t.is(e?.message, 'inline, host h1, field note: contains a NUL byte, which no command argument, path or text file line can carry');
+  const k = t.throws(() => validateSchema({ type: 'object' }, { m: { 'k\ud800': 1 } }, {}), { instanceOf: UserError });
+  t.is(k?.message, 'field m.k\ud800 (the key): is not valid Unicode text (it holds a lone UTF-16 surrogate)');
 });
 
 test('error: invalid JSON, with line and column', async (t) => {
