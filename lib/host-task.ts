@@ -33,6 +33,8 @@ export interface HostTaskEnv {
    */
   readonly pendingChanges?: boolean;
   readonly become: boolean | string | undefined;
+  /** Render each change's diff for the reporters (--diff); without it no diff is computed. */
+  readonly diff: boolean;
   /** What the runner gathered ahead for this task, with the params it was gathered for (lib/read-ahead.ts). */
   readonly ahead?: GatheredAhead;
   readonly connection: () => Promise<{ conn: Connection; facts: HostFacts }>;
@@ -40,12 +42,12 @@ export interface HostTaskEnv {
   readonly onStep: (step: string) => void;
 }
 
-export function viewChange(change: Change): ChangeView {
+export function viewChange(change: Change, withDiff = true): ChangeView {
   const view: ChangeView = {
     summary: maskSecrets(change.summary),
     commands: change.steps.map((s) => maskSecrets(s.kind === 'exec' ? s.command.display : `write ${s.path}`)),
   };
-  if (change.diff) view.diff = maskSecrets(renderDiff(change.diff));
+  if (change.diff && withDiff) view.diff = maskSecrets(renderDiff(change.diff));
   if (change.destructive !== undefined) view.destructive = maskSecrets(change.destructive);
   if (change.action) view.action = true;
   return view;
@@ -93,7 +95,7 @@ export async function runHostTask(env: HostTaskEnv): Promise<HostTaskResult> {
       check: env.check,
       force: task.force === true,
       onPlan: (changes) => {
-        views = changes.map(viewChange);
+        views = changes.map((c) => viewChange(c, env.diff));
         env.onPlan(views);
       },
       onStep: (step) => env.onStep(maskSecrets(describeStep(step))),

@@ -154,6 +154,7 @@ export async function runPlaybook(book: Playbook, options: RunOptions): Promise<
         task,
         ctx: contexts.context(host, play),
         check,
+        diff: options.diff ?? false,
         pendingChanges: pending.has(host),
         ...(gathered !== undefined ? { ahead: gathered } : {}),
         become: task.become ?? play.become,

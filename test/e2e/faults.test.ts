@@ -146,14 +146,15 @@ test.serial('Ctrl-C twice in the middle of a 200 MB write: the run stops at once
   let sent = 0;
   const started = Date.now();
   const r = await runInterruptible(hosts, 200, (e, child) => {
-    if (sent === 0 && e.type === 'host:start' && e.task === 'big file') {
+    // The step is announced just before the write starts; 200 MB take well over a second to send, so the
+    // second Ctrl-C, 0.1 s after the announcement, comes in the middle of the write.
+    if (sent === 0 && e.type === 'host:apply' && e.task === 'big file') {
       sent = 1;
-      // The write is under way once the run says so (step events); the second Ctrl-C comes in its middle.
       child.kill('SIGINT');
       setTimeout(() => {
         sent = 2;
         child.kill('SIGINT');
-      }, 400);
+      }, 100);
     }
   });
   t.is(sent, 2);

@@ -292,6 +292,21 @@ test('secrets never reach the JSON lines, even through diffs and error messages'
   t.is(await readFile(join(s.dir, 'a', 'f'), 'utf8'), `password = ${pw}\n`, 'the host still got the real value');
 });
 
+test('diffs are computed and reported only with --diff', async (t) => {
+  const s = await setup(['a']);
+  t.teardown(s.cleanup);
+  const book = playbook({ name: 'd', plays: [play({ name: 'p', hosts: 'all', tasks: [lineModule.task('line', (ctx) => ({ path: `${root(ctx)}/f`, line: 'x' }))] })] });
+  const planned = async (diff: boolean): Promise<unknown[]> => {
+    let out = '';
+    await runPlaybook(book, { inventory: s.inventory, connect: s.connect, check: true, diff, reporters: [new JsonReporter((x) => (out += x))] });
+    return out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; changes?: unknown[] }).filter((e) => e.type === 'host:plan').flatMap((e) => e.changes ?? []);
+  };
+  const without = await planned(false);
+  t.is(without.length, 1);
+  t.false(JSON.stringify(without).includes('"diff"'), 'no diff without --diff');
+  t.regex(JSON.stringify(await planned(true)), /"diff":"--- /);
+});
+
 test('forks bounds how many hosts work at once', async (t) => {
   const names = ['h1', 'h2', 'h3', 'h4', 'h5'];
   const s = await setup(names);

@@ -49,6 +49,12 @@ test('plan: the diff shows before/after text, the write carries mode and owner',
   t.regex(text, /^--- \/etc\/x\tbefore\n\+\+\+ \/etc\/x\tafter\n@@ -1,2 \+1,2 @@\n a\n-b\n\+c\n$/);
   t.is(renderDiff({ label: 'x', before: 'same', after: 'same' }), '');
   t.is(diffText(Buffer.from([0xff, 0x00])), '(binary content, 2 bytes)\n');
+  // A side too long to diff in reasonable time is summarised by its size.
+  const big = 'x'.repeat(2 << 20);
+  const started = performance.now();
+  t.is(renderDiff({ label: '/big', before: 'old\n', after: big }), `--- /big\tbefore\n+++ /big\tafter\n(too large to show: 4 characters before, ${2 << 20} after)\n`);
+  t.true(performance.now() - started < 1000);
+  t.regex(renderDiff({ label: '/big', before: 'old\n', after: big }, { maxLength: 4 << 20 }), /^@@ /m, 'a higher limit diffs it');
 });
 
 test('plan: secret content never shows in the diff or the summary', (t) => {

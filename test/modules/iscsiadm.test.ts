@@ -70,7 +70,7 @@ const wanted = (over: object = {}, target: object = {}) =>
   });
 const summaries = (changes: readonly Change[]) => changes.map((c) => c.summary);
 const displays = (changes: readonly Change[]) => changes.flatMap((c) => c.steps.map((s) => (s.kind === 'exec' ? s.command.display : `write ${s.path}`)));
-const shown = (changes: readonly Change[]) => JSON.stringify(changes.map(viewChange));
+const shown = (changes: readonly Change[]) => JSON.stringify(changes.map((c) => viewChange(c)));
 
 test('converged: the recorded state is what the task asks (T1 on both portals, CHAP, logged in)', (t) => {
   t.deepEqual(iscsiadm.plan(wanted(), facts()), []);
