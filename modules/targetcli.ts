@@ -31,6 +31,7 @@ const chapSchema = (what: string) => chapRules(what, CHAP);
 
 const SAVE = { debian: { path: '/etc/rtslib-fb-target/saveconfig.json', service: 'rtslib-fb-targetctl' }, redhat: { path: '/etc/target/saveconfig.json', service: 'target' } };
 const MARK = '@@sanbook-targetcli@@';
+const MISSING = '@@sanbook-targetcli-missing@@';
 
 /** Split the gather output into its parts (configfs dump, saved JSON, prefs base64, is-enabled). */
 export function splitGather(stdout: string): { configfs: string; saved: string; prefs: string; enabled: string } {
@@ -180,12 +181,16 @@ export const targetcli = defineModule<TargetcliParams, TargetcliFacts, Targetcli
   },
   async gather(conn, _params, ctx) {
     const where = ctx.facts.os.family === 'redhat' ? SAVE.redhat : SAVE.debian;
-    // The dump runs in a subshell: where LIO's configfs is absent it exits early, and the parts after must come.
-    const r = await conn.exec(sh`(${configfsDumpCommand()})
+    // Without targetcli there is nothing to read yet (in check mode, before the package task has run: the task
+    // is then not plannable yet). The dump runs in a subshell: where LIO's configfs is absent (installed, not
+    // loaded) it exits early, and the parts after must still come.
+    const r = await conn.exec(sh`command -v targetcli >/dev/null 2>&1 || { echo ${MISSING}; exit 0; }
+(${configfsDumpCommand()})
 echo ${MARK}; cat ${where.path} 2>/dev/null
 echo ${MARK}; base64 -w0 "$HOME/.targetcli/prefs.bin" 2>/dev/null; echo
 echo ${MARK}; systemctl is-enabled ${where.service} 2>/dev/null; :`);
     if (r.exitCode !== 0) throw new Error(`reading LIO's state failed on ${ctx.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    if (r.stdout.startsWith(MISSING)) throw new Error(`targetcli is not installed on ${ctx.host} (install the targetcli-fb package first)`);
     const parts = splitGather(r.stdout);
     return {
       running: parseConfigfs(parts.configfs),

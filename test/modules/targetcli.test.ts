@@ -140,20 +140,29 @@ test('prefs.bin: the pickled booleans', (t) => {
   t.true(pickledPref('', 'auto_add_default_portal', true), 'no prefs file: the default');
 });
 
-test('gather on a host where LIO is not loaded: the state is empty, not a broken gather', async (t) => {
+test('gather where targetcli is installed but LIO not loaded: the state is empty, not a broken gather; not installed: a clear error', async (t) => {
   // The real gather script under /bin/sh; this machine has no /sys/kernel/config/target, so the dump says
   // ABSENT. systemctl is a stub. (Before: the dump's early exit ended the whole script, "expected 4 parts".)
   const dir = mkdtempSync(join(tmpdir(), 'sanbook-lio-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   t.false(existsSync('/sys/kernel/config/target'), 'this test needs a machine without LIO');
-  const conn = {
-    exec: async (c: Command) => ({ exitCode: 0, stdout: runStubbed(c, { systemctl: [['*', { stdout: 'disabled\n', exitCode: 1 }]] }, dir), stderr: '' }),
-  } as unknown as Connection;
+  const conn = (installed: boolean): Connection =>
+    ({
+      exec: async (c: Command) => ({
+        exitCode: 0,
+        stdout: runStubbed(c, { systemctl: [['*', { stdout: 'disabled\n', exitCode: 1 }]], ...(installed ? { targetcli: [['*', { stdout: '', exitCode: 0 }]] } : {}) }, dir),
+        stderr: '',
+      }),
+    }) as unknown as Connection;
   const debianFacts = { os: { id: 'debian', like: ['debian'], versionId: '12', prettyName: 'Debian 12', family: 'debian' as const }, kernel: '', arch: '', uid: 0, user: 'root', hostname: 'sto1', packageManager: 'apt' as const, systemd: true };
-  const facts = await targetcli.gather(conn, targetcli.validate({}), { host: 'h', facts: debianFacts });
+  const facts = await targetcli.gather(conn(true), targetcli.validate({}), { host: 'h', facts: debianFacts });
   t.false(facts.running.loaded);
   t.is(facts.running.targets.size, 0);
   t.false(facts.service.enabled);
+  // Not installed at all (check mode before the package task): a clear error, so the task is not plannable yet.
+  await t.throwsAsync(targetcli.gather(conn(false), targetcli.validate({}), { host: 'h', facts: debianFacts }), {
+    message: 'targetcli is not installed on h (install the targetcli-fb package first)',
+  });
 });
 
 test('gather output splits into its four parts', (t) => {
