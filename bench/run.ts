@@ -9,7 +9,8 @@
  *
  * --quick: 1 and 6 hosts, 2 repetitions (validates the harness in a few minutes). --ansible-max 0: ours only.
  * --merge FILE: add the samples of an earlier run (results.json or results.partial.json) for the host counts this
- * run does not measure; --profile-at N: take the profile ("where our time goes") at N hosts.
+ * run does not measure, and its start-up and profile sections when this run skips them; --profile-at N: take
+ * the profile ("where our time goes") at N hosts.
  * --ansible-runs 50:2: at 50 hosts Ansible takes part in the first 2 repetitions only (one of its runs there takes
  * minutes); ours and the floor still run every repetition, and ratios pair the repetitions both ran.
  */
@@ -145,8 +146,10 @@ async function main(): Promise<void> {
       : {}),
   });
   let merged: Sample[] = [];
+  let savedInput: ReportInput | undefined;
   if (options.merge !== undefined) {
     const saved = JSON.parse(await readFile(options.merge, 'utf8')) as Sample[] | ReportInput;
+    if (!Array.isArray(saved)) savedInput = saved;
     const samples = Array.isArray(saved) ? saved : saved.matrix.samples;
     merged = samples.filter((s) => !options.hostCounts.includes(s.hosts));
     if (!Array.isArray(saved)) Object.assign(matrix.treeDiffs, saved.matrix.treeDiffs);
@@ -175,9 +178,10 @@ async function main(): Promise<void> {
     machine,
     busyPercentAtEnd,
     matrix,
-    startup,
-    imports,
-    profile,
+    // Sections this run did not measure come from the merged run, if it had them (RESULTS.md says which run).
+    startup: startup ?? savedInput?.startup,
+    imports: imports ?? savedInput?.imports,
+    profile: profile ?? savedInput?.profile,
     elapsedMs: performance.now() - started,
   };
   await writeFile(join(options.out, 'RESULTS.md'), renderReport(input));

@@ -161,8 +161,9 @@ test.serial('firewalld: the ports are open in both planes on every host', async 
 
 test.serial('the files that hold CHAP secrets on the hosts are readable by root only (no access for other users)', async (t) => {
   const holders: Record<string, ReturnType<typeof sh>> = {
-    sto1: sh`grep -l '"password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
-    sto2: sh`grep -l '"password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
+    // rtslib's saveconfig.json: "chap_password", "chap_mutual_password", "discovery_password".
+    sto1: sh`grep -l '_password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
+    sto2: sh`grep -l '_password": "[^"]' /etc/rtslib-fb-target/saveconfig.json || :`,
     chunk1: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
     chunk2: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
     chunk3: sh`grep -rlE '^node\.session\.auth\.password *= *[^ ]' /etc/iscsi || :`,
