@@ -223,8 +223,18 @@ export async function rebootVm(lab: Lab, name: string, timeoutMs = 420_000): Pro
   for (;;) {
     await new Promise((r) => setTimeout(r, 3_000));
     await waitForSsh(rt, lab.paths, Math.max(1_000, deadline - Date.now()));
-    const c = await sshTo(rt, lab.paths);
-    const after = (await c.exec(sh`cat /proc/sys/kernel/random/boot_id`)).stdout.trim();
+    // The sshd that answered may be the old system's, in its last seconds: a connection that then fails is
+    // the reboot under way, not an error (seen on a loaded machine: chunk1 did not answer the next connect).
+    let c: Awaited<ReturnType<typeof sshTo>> | undefined;
+    let after: string;
+    try {
+      c = await sshTo(rt, lab.paths);
+      after = (await c.exec(sh`cat /proc/sys/kernel/random/boot_id`)).stdout.trim();
+    } catch (e) {
+      await c?.close().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`${name} did not come back within ${Math.round(timeoutMs / 1000)} s: ${(e as Error).message}`);
+      continue;
+    }
     if (after !== before) {
       const left = Math.max(10, Math.round((deadline - Date.now()) / 1000));
       await c.exec(sh`systemctl is-system-running --wait`, { timeoutMs: left * 1000 }).catch(() => undefined);
