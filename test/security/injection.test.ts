@@ -16,6 +16,7 @@ import { connectSsh, type SshConnection } from '../../lib/connection/ssh.ts';
 import type { Connection } from '../../lib/connection/types.ts';
 import { parseHostFacts } from '../../lib/facts.ts';
 import type { Module } from '../../lib/module.ts';
+import { editAt } from '../helpers/params-paths.ts';
 import { startSandboxHost, type SandboxHost } from '../helpers/sandbox-host.ts';
 
 const asRoot = process.getuid?.() === 0;
@@ -37,18 +38,13 @@ function leaves(value: unknown, path: Path = []): Leaf[] {
 }
 
 function replaced(root: unknown, leaf: Leaf, make: (old: string) => string): unknown {
-  const copy = structuredClone(root) as Record<string | number, unknown>;
-  let at: Record<string | number, unknown> = copy;
-  for (const k of leaf.path.slice(0, -1)) at = at[k] as Record<string | number, unknown>;
-  const last = leaf.path[leaf.path.length - 1] as string | number;
-  if (leaf.key) {
-    const entries = Object.entries(at).map(([k, v]) => (k === last ? [make(k), v] : [k, v]));
-    for (const k of Object.keys(at)) delete at[k];
-    for (const [k, v] of entries) at[k as string] = v;
-  } else {
-    at[last] = make(at[last] as string);
-  }
-  return copy;
+  if (!leaf.key) return editAt(root, leaf.path, (parent, last) => void (parent[last] = make(parent[last] as string)));
+  // A map key: rebuilt in its place, the order of the keys kept.
+  return editAt(root, leaf.path, (parent, last) => {
+    const entries = Object.entries(parent).map(([k, v]) => (k === last ? [make(k), v] : [k, v]));
+    for (const k of Object.keys(parent)) delete parent[k];
+    for (const [k, v] of entries) parent[k as string] = v;
+  });
 }
 
 /** Hostile text: each piece creates its own marker (or removes the canary) if it ever runs. */
