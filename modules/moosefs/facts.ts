@@ -61,7 +61,7 @@ export function factsGatherScript(p: MoosefsFactsParams): Command {
 while :; do
   out=$(${mfscli} 2>/dev/null)
   if ${waitTest(w)}; then break; fi
-  if [ "$(date +%s)" -ge "$deadline" ]; then break; fi
+  if [ "$(date +%s)" -gt "$deadline" ]; then break; fi
   sleep 2
 done`;
   const script = sh`${SECTION_FUNCTION}

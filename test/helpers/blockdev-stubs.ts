@@ -30,7 +30,7 @@ export function fakeSysfs(dir: string, files: Record<string, string>): string {
 }
 
 /** Run the gather script with the stubs defined first; returns its stdout. */
-export function runStubbed(script: Command, stubs: Stubs, dir: string): string {
+export function runStubbed(script: Command, stubs: Stubs, dir: string, prelude = ''): string {
   let n = 0;
   const functions = Object.entries(stubs).map(([tool, cases]) => {
     const arms = cases.map(([glob, reply]) => {
@@ -42,5 +42,5 @@ export function runStubbed(script: Command, stubs: Stubs, dir: string): string {
     });
     return `${tool}() { case "$*" in ${arms.join(' ')} esac; echo "no stub for ${tool} $*" >&2; return 99; }`;
   });
-  return execFileSync('/bin/sh', ['-c', `${functions.join('\n')}\n${script.script.toString('utf8')}`], { encoding: 'utf8' });
+  return execFileSync('/bin/sh', ['-c', `${prelude}\n${functions.join('\n')}\n${script.script.toString('utf8')}`], { encoding: 'utf8' });
 }

@@ -221,6 +221,18 @@ test('moosefs_facts wait: met at once, or the loop on the host times out and the
   });
 });
 
+test('moosefs_facts wait: a clock that ticks over to the next second right after the start still waits the whole timeout', (t) => {
+  const d = tmp(t);
+  const clock = join(d, 'clock');
+  writeFileSync(clock, '0');
+  // Each call of date +%s is one second later than the one before: the deadline's start at 1000, the first check at 1001.
+  const date = `date() { n=$(cat ${clock}); echo $((n + 1)) > ${clock}; echo $((1000 + n)); }`;
+  const one = moosefsFacts.validate({ ...LAB_FACTS, wait: { chunkservers: 4, timeoutSeconds: 1 } });
+  const out = runStubbed(factsGatherScript(one), mfscliStubs(), d, date);
+  t.is(readFileSync(clock, 'utf8').trim(), '3', 'the clock read at the start, after the first try and after the second');
+  t.throws(() => parseFactsGather(out, one, 'master'), { message: /^moosefs_facts: after waiting up to 1 s on master/ });
+});
+
 test('moosefs_facts: no mfscli on the host is an error naming moosefs-cli', (t) => {
   const p = moosefsFacts.validate({});
   const out = execFileSync('/bin/sh', ['-c', `command() { return 1; }\n${factsGatherScript(p).script.toString()}`], { encoding: 'utf8' });
