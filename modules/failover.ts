@@ -21,6 +21,11 @@
  * (requirePass: false keeps it from failing). The interface always comes back up, even when the script is
  * interrupted or times out. The interface cut must not carry the connection to the host.
  *
+ * Without an interface nothing is cut: the fault comes from elsewhere (a storage host rebooted, a switch port
+ * pulled) during the test. After leadSeconds the script waits up to downSeconds for multipathd to show a path
+ * not active (none: the test fails, the fault never came), then up to settleTimeoutSeconds for every path to be
+ * active again; the recovery time runs from the first failed path seen.
+ *
  * It is an action: planned, and run, every time it is asked for; check mode shows it and runs nothing.
  */
 import { sh, type Command } from '../lib/command.ts';
@@ -37,7 +42,8 @@ export { parseResultFile, parseWriteLog, writeFigures, summarize, type FailoverR
 
 export interface FailoverParams {
   mount: string;
-  interface: string;
+  /** The interface to cut; absent: nothing is cut, the fault comes from elsewhere during the test. */
+  interface?: string;
   downSeconds?: number;
   leadSeconds?: number;
   settleTimeoutSeconds?: number;
@@ -64,7 +70,8 @@ export interface FailoverFacts {
   /** The multipath map under the mount (lsblk -s). */
   readonly map: string;
   readonly maps: readonly MultipathMap[];
-  readonly link: LinkState;
+  /** The interface to cut (null: no interface, an external fault). */
+  readonly link: LinkState | null;
   /** The result file of the last run (after apply: this run's). */
   readonly last: FailoverResult | null;
 }
@@ -72,7 +79,8 @@ export interface FailoverFacts {
 export interface FailoverOutput {
   readonly host: string;
   readonly mount: string;
-  readonly interface: string;
+  /** null: nothing cut (an external fault). */
+  readonly interface: string | null;
   readonly source: string;
   readonly map: string;
   /** Active/total paths of each map now. */
@@ -90,7 +98,7 @@ const DEFAULTS = { downSeconds: 15, leadSeconds: 3, settleTimeoutSeconds: 120, w
 export function scriptParams(p: FailoverParams): ScriptParams {
   return {
     mount: normalizePath(p.mount),
-    interface: p.interface,
+    interface: p.interface ?? '',
     file: p.file ?? DEFAULTS.file,
     downSeconds: p.downSeconds ?? DEFAULTS.downSeconds,
     leadSeconds: p.leadSeconds ?? DEFAULTS.leadSeconds,
@@ -115,7 +123,7 @@ r=${resultFile ?? failoverPaths(mount).resultFile}
 sanbook_run findmnt findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS ${mount}
 sanbook_run lsblk lsblk -J -b -o NAME,KNAME,PATH,SIZE,TYPE,FSTYPE,LABEL,UUID,PTTYPE,PARTLABEL,SERIAL,MOUNTPOINTS
 sanbook_run maps multipathd show maps json
-sanbook_run link ip -o link show dev ${p.interface}
+${p.interface === undefined ? sh`:` : sh`sanbook_run link ip -o link show dev ${p.interface}`}
 if [ -f "$r" ]; then sanbook_run result cat -- "$r"; fi
 :`;
 }
@@ -153,16 +161,20 @@ export function parseGather(stdout: string, p: FailoverParams, host: string): Fa
   if (map === null) throw new Error(`${mount} on ${host} is mounted from ${mounted.source}, which is not on a multipath map`);
   const maps = sectionOf(sections, 'maps', 'failover');
   if (maps.exitCode !== 0) throw new Error(`multipathd show maps json failed on ${host}: ${maps.stderr || `exit ${maps.exitCode}`}`);
-  const link = sectionOf(sections, 'link', 'failover');
-  if (link.exitCode !== 0) throw new Error(`no network interface ${p.interface} on ${host}: ${link.stderr || `ip exited ${link.exitCode}`}`);
+  let link: LinkState | null = null;
+  if (p.interface !== undefined) {
+    const section = sectionOf(sections, 'link', 'failover');
+    if (section.exitCode !== 0) throw new Error(`no network interface ${p.interface} on ${host}: ${section.stderr || `ip exited ${section.exitCode}`}`);
+    link = parseIpLink(section.stdout);
+  }
   const result = sections.find((s) => s.tag === 'result');
   if (result && result.exitCode !== 0) throw new Error(`cannot read ${failoverPaths(mount).resultFile} on ${host}: ${result.stderr}`);
-  return { host, mounted, map, maps: parseMapsJson(maps.stdout), link: parseIpLink(link.stdout), last: result ? parseResultFile(result.stdout) : null };
+  return { host, mounted, map, maps: parseMapsJson(maps.stdout), link, last: result ? parseResultFile(result.stdout) : null };
 }
 
 /** Why the script will refuse to start, read from the facts (said in the plan; the script checks again). */
 function refusal(p: ScriptParams, f: FailoverFacts): string | null {
-  if (!f.link.up) return `${p.interface} is down`;
+  if (f.link !== null && !f.link.up) return `${p.interface} is down`;
   const paths = f.maps.flatMap((m) => m.paths);
   const active = paths.filter(isActive).length;
   if (paths.length === 0) return 'multipathd shows no path';
@@ -172,8 +184,12 @@ function refusal(p: ScriptParams, f: FailoverFacts): string | null {
 export function planFailover(params: FailoverParams, facts: FailoverFacts): Change[] {
   const p = scriptParams(params);
   const why = refusal(p, facts);
+  const fault =
+    p.interface === ''
+      ? `write to ${p.mount}, cut nothing: wait up to ${p.downSeconds} s for a path to fail by another cause`
+      : `cut ${p.interface} for ${p.downSeconds} s while writing to ${p.mount}`;
   const summary =
-    `cut ${p.interface} for ${p.downSeconds} s while writing to ${p.mount}, then wait for every path to be active ` +
+    `${fault}, then wait for every path to be active ` +
     `(at most ${p.settleTimeoutSeconds} s; ${p.mount} is on ${facts.map})${why === null ? '' : ` - the script will refuse to start: ${why}`}`;
   return [{ summary, steps: [exec(failoverCommand(p, failoverPaths(p.mount)))], action: true }];
 }
@@ -183,7 +199,7 @@ export function failoverOutput(params: FailoverParams, facts: FailoverFacts): Fa
   return {
     host: facts.host,
     mount,
-    interface: params.interface,
+    interface: params.interface ?? null,
     source: facts.mounted.source,
     map: facts.map,
     paths: mapPaths(facts.maps),
@@ -198,7 +214,7 @@ const SECONDS = (min: number, max: number, def: number, what: string) => ({ type
 export const failover = defineModule<FailoverParams, FailoverFacts, FailoverOutput>({
   name: 'failover',
   description:
-    'The multipath failover test of seed 000: write to a mounted multipath volume, cut one network interface, bring it back, wait for every path to be active, read every block back; outputs the figures and fails when a write failed or was lost or the paths did not come back (an action: runs every time).',
+    'The multipath failover test of seed 000: write to a mounted multipath volume, cut one network interface (or wait for a fault made elsewhere, such as a storage host rebooted), bring it back, wait for every path to be active, read every block back; outputs the figures and fails when a write failed or was lost or the paths did not come back (an action: runs every time).',
   examples: [
     {
       title: "Seed 000's chunk1: cut the second storage network for 30 s under the chunkserver's disk",
@@ -208,11 +224,15 @@ export const failover = defineModule<FailoverParams, FailoverFacts, FailoverOutp
       title: 'Measure only: report the figures without failing the task, 1 MiB writes with no pause',
       params: { mount: '/mnt/data_chunk1', interface: 'eth1', blockBytes: 1048576, writeIntervalMs: 0, requirePass: false },
     },
+    {
+      title: 'Reboot the storage host behind the volume during the test (nothing cut here): no write may fail or be lost',
+      params: { mount: '/mnt/data_chunk1', leadSeconds: 5, downSeconds: 120, settleTimeoutSeconds: 900 },
+    },
   ],
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['mount', 'interface'],
+    required: ['mount'],
     properties: {
       mount: {
         type: 'string',
@@ -223,11 +243,11 @@ export const failover = defineModule<FailoverParams, FailoverFacts, FailoverOutp
       interface: {
         type: 'string',
         pattern: '^(?!\\.\\.?$)[^/:\\s\\x00-\\x1f\\x7f]{1,15}$',
-        description: 'The network interface to cut (eth1, enp0s9): one that carries some of the paths, never the one the connection to the host uses.',
+        description: 'The network interface to cut (eth1, enp0s9): one that carries some of the paths, never the one the connection to the host uses. Without it nothing is cut: the fault is made elsewhere during the test (a storage host rebooted).',
       },
-      downSeconds: SECONDS(1, 600, DEFAULTS.downSeconds, 'How long the interface stays down.'),
+      downSeconds: SECONDS(1, 600, DEFAULTS.downSeconds, 'How long the interface stays down; without an interface, how long to wait for a path to fail (else the test fails: the fault never came).'),
       leadSeconds: SECONDS(1, 600, DEFAULTS.leadSeconds, 'Seconds of writes before the cut.'),
-      settleTimeoutSeconds: SECONDS(1, 3600, DEFAULTS.settleTimeoutSeconds, 'After the interface is up again, how long every path of every map has to be active again (else the test fails).'),
+      settleTimeoutSeconds: SECONDS(1, 3600, DEFAULTS.settleTimeoutSeconds, 'After the interface is up again (without an interface: after a failed path was seen), how long every path of every map has to be active again (else the test fails).'),
       writeIntervalMs: { type: 'integer', minimum: 0, maximum: 10000, default: DEFAULTS.writeIntervalMs, description: 'Pause between two writes, in milliseconds (0: none).' },
       blockBytes: {
         type: 'integer',

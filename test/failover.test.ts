@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule } from '../lib/apply.ts';
 import { quote, type Command } from '../lib/command.ts';
@@ -147,6 +147,20 @@ test('gather: clear errors for no mount, no interface; the plan says when the sc
   t.like(parseIpLink(fixture('failover/ip-link-down').stdout), { name: 'ifb0', up: false, carrier: false, state: 'DOWN' });
 });
 
+test('no interface: the gather reads no link, the plan and the step say nothing is cut; the schema still refuses a bad name', async (t) => {
+  const dir = await makeTmpDir(t);
+  const p: FailoverParams = failover.validate({ mount: MOUNT, downSeconds: 300, settleTimeoutSeconds: 900 });
+  t.false(gatherScript(p).display.includes('ip -o link'));
+  const facts = parseGather(runStubbed(gatherScript(p), stubs('failover/ip-link-missing'), dir), p, 'chunk1');
+  t.is(facts.link, null);
+  const [change] = failover.plan(p, facts);
+  t.is(change?.summary, 'write to /mnt/chunk1, cut nothing: wait up to 300 s for a path to fail by another cause, then wait for every path to be active (at most 900 s; /mnt/chunk1 is on mpathb)');
+  const step = change?.steps[0];
+  t.regex(step?.kind === 'exec' ? step.command.display : '', /; after 3 s cut nothing, wait at most 300 s for a path to fail; wait at most 900 s for every path/);
+  t.is(failover.output?.(p, facts).interface, null);
+  t.throws(() => failover.validate({ mount: MOUNT, interface: 'eth1; reboot' }), { message: /interface/ });
+});
+
 // ---------------------------------------------------------------- the script, run here
 
 interface Run {
@@ -184,7 +198,9 @@ async function local(t: Parameters<typeof makeTmpDir>[0], over: Partial<Failover
   const mount = join(dir, mountName);
   mkdirSync(mount);
   const result = join(dir, 'results', 'last.txt');
-  const params = failover.validate({ mount, interface: 'eth1', leadSeconds: 1, downSeconds: 1, settleTimeoutSeconds: 5, writeIntervalMs: 20, ...over });
+  // A key given as undefined is left out (interface: undefined is the test without a link cut).
+  const raw = Object.fromEntries(Object.entries({ mount, interface: 'eth1', leadSeconds: 1, downSeconds: 1, settleTimeoutSeconds: 5, writeIntervalMs: 20, ...over }).filter(([, v]) => v !== undefined));
+  const params = failover.validate(raw);
   const options = (phases: readonly Phase[]): ScriptOptions => ({ runDir: join(dir, 'run'), resultFile: result, phases, tailSeconds: 0 });
   return {
     dir,
@@ -317,6 +333,46 @@ test('all phases (tools stubbed): paths that do not come back fail the test, the
   t.like(l.read(), { settleTimedOut: true, recoveryMs: null, passed: false });
   t.deepEqual(l.read().pathsAfter, [{ name: 'mpathb', active: 1, total: 2 }]);
   t.regex(readFileSync(join(l.dir, 'ip.log'), 'utf8'), /down\nlink set dev eth1 up\n$/);
+});
+
+/** Stubs for a fault made elsewhere: multipathd shows a failed path while the file "fault" exists; ip logs. */
+function externalStubs(dir: string): string {
+  writeFileSync(join(dir, 'ok.json'), MAPS_OK);
+  writeFileSync(join(dir, 'failed.json'), MAPS_FAILED);
+  return [
+    `ip() { printf '%s\\n' "$*" >> ${quote(join(dir, 'ip.log'))}; }`,
+    `multipathd() { if [ -e ${quote(join(dir, 'fault'))} ]; then cat ${quote(join(dir, 'failed.json'))}; else cat ${quote(join(dir, 'ok.json'))}; fi; }`,
+    'findmnt() { return 0; }',
+  ].join('\n');
+}
+
+test('all phases, no interface (tools stubbed): a path failed by another cause is waited for, then its return; recovery counts from the failure', async (t) => {
+  const l = await local(t, { interface: undefined, downSeconds: 20, settleTimeoutSeconds: 20 });
+  const fault = join(l.dir, 'fault');
+  const run = l.run(ALL_PHASES, externalStubs(l.dir));
+  await new Promise((r) => setTimeout(r, 2500)); // lead 1 s, then the fault for 2 s
+  writeFileSync(fault, '');
+  await new Promise((r) => setTimeout(r, 2000));
+  rmSync(fault);
+  const r = await run;
+  t.is(r.code, 0, r.stderr);
+  t.false(existsSync(join(l.dir, 'ip.log')), 'ip was run: something was cut');
+  const res = l.read();
+  t.like(res, { interface: '', passed: true, noFault: false, settleTimedOut: false, restoredAt: null, lostWrites: 0, lowestActivePaths: 1 });
+  t.true(res.cutAt !== null && res.cutAt - res.startedAt >= 1000, 'the failure was seen after the lead');
+  t.true(res.recoveryMs !== null && res.recoveryMs >= 1000 && res.recoveryMs < 5000, `recovery ${res.recoveryMs} ms`);
+  t.regex(r.stdout, /every path active \d+ ms after the first failed path was seen$/m);
+  t.regex(summarize(res), /^passed: a fault made elsewhere \(nothing cut\) under .*; paths active again \d+ ms after the first failed path; /);
+});
+
+test('all phases, no interface (tools stubbed): a fault that never comes fails the test, the writes still checked', async (t) => {
+  const l = await local(t, { interface: undefined, downSeconds: 2 });
+  const r = await l.run(ALL_PHASES, externalStubs(l.dir));
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^failover FAILED: .* 0 lost; .*; no path failed within 2 s \(nothing was cut here: the fault did not come\)/);
+  const res = l.read();
+  t.like(res, { passed: false, noFault: true, cutAt: null, recoveryMs: null, lostWrites: 0, writesFailed: 0 });
+  t.regex(summarize(res), /^FAILED: a fault made elsewhere .*; no path failed within 2 s: the fault did not come; /);
 });
 
 test('all phases (tools stubbed): the script killed while the link is down brings it back up and leaves no writer', async (t) => {

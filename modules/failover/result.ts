@@ -58,6 +58,7 @@ export interface WriteFigures {
 
 export interface FailoverResult extends WriteFigures {
   readonly mount: string;
+  /** '' when nothing was cut (a fault made elsewhere). */
   readonly interface: string;
   /** The data file written (removed after the check). */
   readonly file: string;
@@ -65,13 +66,16 @@ export interface FailoverResult extends WriteFigures {
   readonly downSeconds: number;
   /** Epoch milliseconds. */
   readonly startedAt: number;
+  /** The link cut; with no interface, the first poll that saw a path not active (null: none within downSeconds). */
   readonly cutAt: number | null;
   readonly restoredAt: number | null;
   /** Every path of every map active again (null: not within the settle timeout, or no cut). */
   readonly settledAt: number | null;
-  /** Link up -> every path active (null: timed out, or no cut). */
+  /** Link up (with no interface: the first failed path seen) -> every path active (null: timed out, or no cut). */
   readonly recoveryMs: number | null;
   readonly settleTimedOut: boolean;
+  /** No interface was cut and no path failed within downSeconds: the external fault never came (the test fails). */
+  readonly noFault: boolean;
   /** Cut -> first poll that saw a path not active (null: none seen). */
   readonly pathFailedAfterMs: number | null;
   /** Fewest active paths (all maps) seen by the once-a-second poll during the test. */
@@ -205,10 +209,13 @@ export function parseResultFile(text: string): FailoverResult {
   const settled = times.get('settled') ?? null;
   const samples = (s.get('paths') ?? []).map((l) => l.split(' ')).map(([t, a, n]) => ({ at: ns(t, 'poll time'), active: int(a, 'active'), total: int(n, 'total') }));
   const failedSample = cut === null ? undefined : samples.find((x) => x.at >= cut && x.active < x.total);
-  const settleTimedOut = flags.has('settle-timeout') || (up !== null && settled === null);
+  const external = (params.get('interface') ?? '') === '';
+  const since = external ? cut : up;
+  const settleTimedOut = flags.has('settle-timeout') || (since !== null && settled === null);
+  const noFault = flags.has('no-fault');
   const figures = writeFigures(writes, times.get('stopped') ?? null);
   const passed =
-    figures.writesCompleted > 0 && figures.writesFailed === 0 && figures.writesUnfinished === 0 && verify.lost.length === 0 && !settleTimedOut;
+    figures.writesCompleted > 0 && figures.writesFailed === 0 && figures.writesUnfinished === 0 && verify.lost.length === 0 && !settleTimedOut && !noFault;
   return {
     mount: params.get('mount') ?? '',
     interface: params.get('interface') ?? '',
@@ -219,8 +226,9 @@ export function parseResultFile(text: string): FailoverResult {
     cutAt: cut === null ? null : epochMs(cut),
     restoredAt: up === null ? null : epochMs(up),
     settledAt: settled === null ? null : epochMs(settled),
-    recoveryMs: up !== null && settled !== null ? durationMs(up, settled) : null,
+    recoveryMs: since !== null && settled !== null ? durationMs(since, settled) : null,
     settleTimedOut,
+    noFault,
     pathFailedAfterMs: failedSample && cut !== null ? durationMs(cut, failedSample.at) : null,
     lowestActivePaths: samples.length === 0 ? null : Math.min(...samples.map((x) => x.active)),
     ...figures,
@@ -240,10 +248,19 @@ const paths = (p: readonly MapPaths[] | null): string => (p === null ? '?' : p.m
 
 /** One line with the figures (the playbook prints it per host). */
 export function summarize(r: FailoverResult): string {
-  const recovery = r.cutAt === null ? 'no link cut' : r.recoveryMs !== null ? `paths active again ${r.recoveryMs} ms after the link came back` : 'paths NOT all active again in time';
-  const failed = r.pathFailedAfterMs !== null ? `, a path failed ${r.pathFailedAfterMs} ms after the cut` : '';
+  const external = r.interface === '';
+  const since = external ? 'the first failed path' : 'the link came back';
+  const recovery = r.noFault
+    ? `no path failed within ${r.downSeconds} s: the fault did not come`
+    : r.cutAt === null
+      ? 'no link cut'
+      : r.recoveryMs !== null
+        ? `paths active again ${r.recoveryMs} ms after ${since}`
+        : 'paths NOT all active again in time';
+  const failed = r.pathFailedAfterMs !== null && !external ? `, a path failed ${r.pathFailedAfterMs} ms after the cut` : '';
+  const fault = external ? 'a fault made elsewhere (nothing cut)' : `${r.interface} down ${r.downSeconds} s`;
   return (
-    `${r.passed ? 'passed' : 'FAILED'}: ${r.interface} down ${r.downSeconds} s under ${r.mount}: ` +
+    `${r.passed ? 'passed' : 'FAILED'}: ${fault} under ${r.mount}: ` +
     `${r.writesAttempted} writes, ${r.writesCompleted} completed, ${r.writesFailed} failed, ${r.writesUnfinished} unfinished, ` +
     `${r.lostWrites} lost of ${r.blocksVerified} read back; longest write ${r.longestWriteMs} ms, longest gap ${r.longestGapMs} ms; ` +
     `${recovery}${failed}; paths before [${paths(r.pathsBefore)}] after [${paths(r.pathsAfter)}]`

@@ -9,8 +9,9 @@
  * only; the module's params cannot ask for it.
  *
  * Files of the run directory (/run/sanbook-failover/<escaped mount>):
- *   times        "name ns" lines: start, cut, up, settled, stopped (date +%s%N)
- *   flags        settle-timeout, writer-killed, monitor-killed
+ *   times        "name ns" lines: start, cut, up, settled, stopped (date +%s%N); with no interface, "cut" is the
+ *                first poll that saw a path not active and there is no "up"
+ *   flags        settle-timeout, no-fault, writer-killed, monitor-killed
  *   writes       "seq block start_ns end_ns exit" per write; the last line has 3 fields if the writer was
  *                killed during that write
  *   paths        "ns active total" every second from before the cut until the writer stops (monitor)
@@ -41,6 +42,7 @@ export const STOP_GRACE_SECONDS = 60;
 /** What the script needs from the module's params (already validated, defaults applied). */
 export interface ScriptParams {
   readonly mount: string;
+  /** '' = cut nothing: wait for a fault made elsewhere. */
   readonly interface: string;
   readonly file: string;
   readonly downSeconds: number;
@@ -121,7 +123,7 @@ prepare() {
 }
 precheck() {
   findmnt -n -- "$mount" > /dev/null || die "nothing is mounted at $mount"
-  ip -o link show dev "$iface" | grep -q '[<,]UP[,>]' || die "$iface is down: bring it up before the test"
+  if [ -n "$iface" ]; then ip -o link show dev "$iface" | grep -q '[<,]UP[,>]' || die "$iface is down: bring it up before the test"; fi
   multipathd show maps json > "$run/maps-before.json" || die 'multipathd show maps json failed'
   set -- $(count_paths < "$run/maps-before.json")
   [ "$2" -gt 0 ] || die 'multipathd shows no path'
@@ -154,7 +156,18 @@ start_writing() {
   printf '%s\\n' "$!" > "$run/writer.pid"
   sleep "$lead"
 }
+await_fault() {
+  total=$(cat "$run/total-before")
+  deadline=$(($(now) + down * 1000000000))
+  while :; do
+    set -- $(multipathd show maps json 2>/dev/null | count_paths)
+    if [ "$2" -gt 0 ] && [ "$1" -lt "$total" ]; then stamp cut; return 0; fi
+    if [ "$(now)" -ge "$deadline" ]; then flag no-fault; return 0; fi
+    sleep 1
+  done
+}
 cut_link() {
+  if [ -z "$iface" ]; then await_fault; return; fi
   linkdown=1
   stamp cut
   ip link set dev "$iface" down || die "ip link set dev $iface down failed"
@@ -205,14 +218,15 @@ report() {
   set -- $(awk 'NF == 3 { u++ } NF == 5 { if ($5 == 0) c++; else f++; d = ($4 - $3) / 1000000; if (d > w) w = d } END { printf "%d %d %d %d %d\\n", NR, c, f, u, w }' "$run/writes")
   n=$1 c=$2 f=$3 u=$4 w=$5
   lost=$(awk '$3 == "lost" { l++ } END { print l + 0 }' "$run/verify")
-  recov=$(awk '$1 == "up" { u = $2 } $1 == "settled" { s = $2 } END { if (u == "") print "-"; else if (s == "") print "timeout"; else printf "%d\\n", (s - u) / 1000000 }' "$run/times")
+  recov=$(awk '$1 == "cut" { c = $2 } $1 == "up" { u = $2 } $1 == "settled" { s = $2 } END { if (u == "") u = c; if (u == "") print "-"; else if (s == "") print "timeout"; else printf "%d\\n", (s - u) / 1000000 }' "$run/times")
+  if [ -n "$iface" ]; then since='the link came back'; within='the link coming back'; else since='the first failed path was seen'; within='the first failed path'; fi
   case $recov in
-    -) paths='no link cut' ;;
-    timeout) paths="paths not all active within $settle s of the link coming back" ;;
-    *) paths="every path active $recov ms after the link came back" ;;
+    -) if grep -qx no-fault "$run/flags"; then paths="no path failed within $down s (nothing was cut here: the fault did not come)"; else paths='no link cut'; fi ;;
+    timeout) paths="paths not all active within $settle s of $within" ;;
+    *) paths="every path active $recov ms after $since" ;;
   esac
   ok=1
-  if [ "$f" -ne 0 ] || [ "$u" -ne 0 ] || [ "$lost" -ne 0 ] || [ "$c" -eq 0 ] || [ "$recov" = timeout ]; then ok=0; fi
+  if [ "$f" -ne 0 ] || [ "$u" -ne 0 ] || [ "$lost" -ne 0 ] || [ "$c" -eq 0 ] || [ "$recov" = timeout ] || grep -qx no-fault "$run/flags"; then ok=0; fi
   line="$n writes of $bs bytes, $c completed, $f failed, $u unfinished, $lost lost; longest write $w ms; $paths"
   if [ "$ok" = 1 ]; then verdict="passed: $line"; else verdict="FAILED: $line"; fi
   tmp="$result.tmp"
@@ -251,9 +265,12 @@ ${raw(calls.join('\n'))}
 /** The same script with a display that says what it does in one line (the script itself is ~150 lines). */
 export function failoverCommand(p: ScriptParams, paths: { runDir: string; resultFile: string }, options: ScriptOptions = {}): Command {
   const script = failoverScript(p, paths, options);
+  const fault =
+    p.interface === ''
+      ? `cut nothing, wait at most ${p.downSeconds} s for a path to fail`
+      : `ip link set dev ${p.interface} down; ${p.downSeconds} s later up`;
   const shown =
     `failover script: write ${p.blockBytes}-byte blocks to ${p.mount}/${p.file} (O_DIRECT, dsync); after ${p.leadSeconds} s ` +
-    `ip link set dev ${p.interface} down; ${p.downSeconds} s later up; wait at most ${p.settleTimeoutSeconds} s for every path ` +
-    `to be active; read every block back; result in ${paths.resultFile}`;
+    `${fault}; wait at most ${p.settleTimeoutSeconds} s for every path to be active; read every block back; result in ${paths.resultFile}`;
   return new Command(script.script, shown, { timeoutMs: scriptBoundSeconds(p) * 1000 });
 }
