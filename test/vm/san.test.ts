@@ -34,11 +34,7 @@ const FILES = '/mnt/mfs/sanbook-test';
 let lab: Lab;
 let inventory: Inventory;
 const conns = labConnections(() => lab);
-const out = async (host: string, script: Command, timeoutMs = 120_000): Promise<string> => {
-  const r = await (await conns.get(host)).exec(script, { timeoutMs });
-  if (r.exitCode !== 0) throw new Error(`${host}: exit ${r.exitCode}: ${r.stderr.trim() || r.stdout.trim()}`);
-  return r.stdout;
-};
+const out = (host: string, script: Command, timeoutMs = 120_000): Promise<string> => conns.out(host, script, timeoutMs);
 
 async function run(check = false, tags: readonly string[] = []): Promise<{ exitCode: number; ended: Ended[]; seconds: number }> {
   const ended: Ended[] = [];
