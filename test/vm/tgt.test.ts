@@ -77,6 +77,8 @@ test.serial('a CHAP target for one initiator name: the right one gets in, a wron
   const acl = (await (await conn(SERVER)).exec(sh`tgtadm --lld iscsi --op show --mode target | sed -n '/ACL information:/,$p'`)).stdout;
   t.notRegex(acl, /^\s+ALL$/m, 'ALL is bound: any initiator would get in');
   t.regex(acl, new RegExp(ALLOWED.replace(/\./g, '\\.')));
+  // The conf file holds the CHAP secret: root's, no access for anyone else.
+  t.is((await conns.out(SERVER, sh`stat -c '%a %U' /etc/tgt/conf.d/lab.conf`)).trim(), '600 root');
   const ok = await inquiry(ALLOWED, 'lab-tgt-secret-1');
   t.is(ok.exitCode, 0, ok.out);
   t.regex(ok.out, /Peripheral Device Type:DIRECT_ACCESS/);
