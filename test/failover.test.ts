@@ -411,6 +411,20 @@ test('write figures: failed, unfinished, the longest write and the longest time 
   t.throws(() => parseWriteLog(['1 0 x 2 0']), { message: /not a time/ });
 });
 
+test('the result file of a real run on the lab without an interface (sto1 rebooted under the writes) parses into its figures', (t) => {
+  const r = parseResultFile(fixture('failover/result-lab-reboot').stdout);
+  t.like(r, { interface: '', passed: true, noFault: false, settleTimedOut: false, restoredAt: null, lostWrites: 0, writesFailed: 0, writesUnfinished: 0 });
+  t.is(r.blocksVerified, r.writesCompleted);
+  // Both paths of data_chunk1 (sto1's LUN) failed; data_chunk2's (sto2) stayed.
+  t.is(r.lowestActivePaths, 2);
+  if (r.cutAt === null || r.settledAt === null) return t.fail('the fault and the return are recorded');
+  t.is(r.recoveryMs, r.settledAt - r.cutAt);
+  // The reboot took minutes under emulation; one write was queued by multipath (no_path_retry) all that time.
+  t.true(r.recoveryMs !== null && r.recoveryMs > 120_000, String(r.recoveryMs));
+  t.true(r.longestWriteMs > 120_000, String(r.longestWriteMs));
+  t.regex(summarize(r), /^passed: a fault made elsewhere \(nothing cut\) under \/mnt\/data_chunk1: (\d+) writes, \1 completed, 0 failed, 0 unfinished, 0 lost of \1 read back; .*; paths active again \d+ ms after the first failed path; /);
+});
+
 test('the result file of a real run on the lab (chunk1, eth2 cut 15 s) parses into its figures', (t) => {
   const r = parseResultFile(fixture('failover/result-lab').stdout);
   t.is(r.mount, '/mnt/data_chunk1');
