@@ -84,7 +84,7 @@ test.serial('sto1 rebooted while chunk1 writes to its LUN through multipath: no 
   t.deepEqual(changed(verify.ended), [], 'the health check would change something');
 });
 
-/** The lab's inventory with a short keepalive: a host that stops answering is unreachable after about 3 s. */
+/** The lab's inventory with a short keepalive: a host that stops answering is unreachable after 3 missed answers. */
 async function keepaliveInventory(seconds: number): Promise<Inventory> {
   const text = await readFile(lab.inventoryFile, 'utf8');
   if (!text.includes('    connect_timeout: 30\n')) throw new Error('the lab inventory has no connect_timeout line to put keepalive_interval after');
@@ -133,7 +133,8 @@ test.serial('sto2 paused by the QEMU monitor in the middle of its array step: un
   await Promise.all(['sto1', 'sto2'].map(removeTestArray));
   const sto2 = lab.vms.find((v) => v.spec.name === 'sto2');
   if (!sto2) return t.fail('no sto2');
-  const inv = await keepaliveInventory(1);
+  // 5 s: unreachable after about 15 s of silence (1 s made both hosts unreachable once, with the lab loaded).
+  const inv = await keepaliveInventory(5);
   let pausedAt = 0;
   let pausing: Promise<void> | undefined;
   const onEvent = (e: RunEvent): void => {
@@ -145,9 +146,9 @@ test.serial('sto2 paused by the QEMU monitor in the middle of its array step: un
     });
   };
   const first = await run(pauseBook, { inv, onEvent });
+  t.log(`first run: ${first.seconds} s, exit ${first.exitCode}; ${first.ended.map((e) => `${e.host} ${e.task}: ${e.status}${e.message ? ` (${e.message})` : ''}`).join('; ')}`);
   if (!pausing) return t.fail('sto2 never started its array step');
   await pausing;
-  t.log(`first run: ${first.seconds} s, exit ${first.exitCode}; ${first.ended.map((e) => `${e.host} ${e.task}: ${e.status}`).join('; ')}`);
   t.is(first.exitCode, 4, failures(first.ended));
   const gone = first.ended.find((e) => e.host === 'sto2');
   t.like(gone, { task: 'RAID 1 pause-test', status: 'unreachable' });

@@ -16,7 +16,7 @@ import { play, playbook } from '../../lib/playbook.ts';
 import { Secret } from '../../lib/secret.ts';
 import type { Lab } from '../../lab/lab.ts';
 import { sanLab } from './san-built.ts';
-import { filesystem, iscsiadm, mdadm, partition, targetcli } from '../../modules/index.ts';
+import { filesystem, iscsiadm, mdadm, partition, pkg, targetcli } from '../../modules/index.ts';
 import { failedTasks, labConnections, runBook, type Outcome } from './connections.ts';
 
 let lab: Lab;
@@ -64,6 +64,9 @@ async function forced(t: ExecutionContext, host: string, task: (force: boolean) 
 
 test.before(async (t) => {
   ({ lab, inventory } = await sanLab((l) => t.log(l)));
+  // san.ts puts no xfsprogs or parted on the storage hosts; the tests make filesystems and tables there.
+  const tools = await runBook(playbook({ name: 'tools', plays: [play({ name: 'sto1', hosts: 'sto1', tasks: [pkg.task('test tools', { name: ['xfsprogs', 'parted'] }) as Task] })] }), inventory);
+  if (tools.exitCode !== 0) throw new Error(`installing xfsprogs and parted on sto1 failed: ${failedTasks(tools.ended)}`);
 });
 
 test.after.always(async () => {
