@@ -34,10 +34,12 @@ const runOne = (host: string, task: (force: boolean) => Task, force: boolean): P
 
 /** d9 blank, then XFS labelled keep with 4 MiB of random data; its checksum. */
 async function xfsWithData(): Promise<string> {
-  return out('sto1', sh`for md in /dev/md/safety*; do [ -e "$md" ] && mdadm --stop "$md" >/dev/null; done
+  return (
+    await out('sto1', sh`for md in /dev/md/safety*; do [ -e "$md" ] && mdadm --stop "$md" >/dev/null; done
 for d in ${D9} ${D10}; do mdadm --zero-superblock "$d" 2>/dev/null; wipefs -a -q "$d"; done
 mkfs.xfs -q -f -L keep ${D9} && mkdir -p /mnt/keep && mount ${D9} /mnt/keep && head -c 4M /dev/urandom > /mnt/keep/data
-sha256sum /mnt/keep/data | cut -d' ' -f1; umount /mnt/keep`);
+sha256sum /mnt/keep/data | cut -d' ' -f1; umount /mnt/keep`)
+  ).trim();
 }
 /** The checksum of the data on d9 now, and what blkid says d9 is. */
 const d9Now = (): Promise<string> =>
