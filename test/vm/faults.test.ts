@@ -114,7 +114,7 @@ const pauseBook = playbook({
   ],
 });
 
-/** What exists of the test's array on a host: arrays by that name, their members, ARRAY lines, the filesystem. */
+/** What exists of the test's array on a host: arrays by that name, their members, ARRAY lines, the file written after it and any temp file of that write. */
 const arrayState = (host: string): Promise<string> =>
   out(host, sh`echo "arrays: $(grep -c '^md.* raid1 ' /proc/mdstat)"
 echo "named: $(mdadm --detail --scan | grep -c ${`name=.*:${ARRAY}\\b`})"

@@ -3,8 +3,9 @@
  * over a disk holding a filesystem, mkfs over a filesystem, a partition table over a filesystem, and a target
  * removed while an initiator is logged in. Each is refused without force (exit 2, a message naming the device or
  * the initiator and what is there) with the data's checksum unchanged; with force it is done and the run reports
- * it as destructive. Runs on the full lab after test/vm/faults.test.ts (`npm run test:lab:faults`): sto1's
- * spare disks d9 and d10, sto2's LIO and chunk1's initiator; the network san.ts built is left as it was.
+ * it as destructive. Runs on the full lab with the network san.ts built (`npm run test:lab:faults`; built
+ * first if missing): sto1's spare disks d9 and d10 (xfsprogs and parted installed for the test), sto2's LIO and
+ * chunk1's initiator; the network itself is left as it was.
  * (The fifth, MooseFS chunkserver ids of a re-created master, would wipe the lab's cluster: it is proven on
  * recorded files in test/modules/moosefs.test.ts.)
  */
