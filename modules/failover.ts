@@ -38,7 +38,7 @@ import { parseFindmnt } from './systemd_mount.ts';
 import { escapePath, normalizePath, type Mounted } from './systemd_mount/plan.ts';
 
 export { failoverScript, failoverCommand, ALL_PHASES, LOCAL_PHASES, type Phase, type ScriptOptions, type ScriptParams } from './failover/script.ts';
-export { parseResultFile, parseWriteLog, writeFigures, summarize, type FailoverResult, type MapPaths, type WriteRecord, type LostBlock } from './failover/result.ts';
+export { parseResultFile, parseWriteLog, resultWrites, writeFigures, summarize, type FailoverResult, type MapPaths, type WriteRecord, type LostBlock } from './failover/result.ts';
 
 export interface FailoverParams {
   mount: string;

@@ -26,6 +26,7 @@ import {
   parseIpLink,
   parseResultFile,
   parseWriteLog,
+  resultWrites,
   scriptParams,
   summarize,
   writeFigures,
@@ -413,6 +414,7 @@ test('write figures: failed, unfinished, the longest write and the longest time 
 
 test('the result file of a real run on the lab without an interface (sto1 rebooted under the writes) parses into its figures', (t) => {
   const r = parseResultFile(fixture('failover/result-lab-reboot').stdout);
+  t.is(resultWrites(fixture('failover/result-lab-reboot').stdout).length, r.writesAttempted);
   t.like(r, { interface: '', passed: true, noFault: false, settleTimedOut: false, restoredAt: null, lostWrites: 0, writesFailed: 0, writesUnfinished: 0 });
   t.is(r.blocksVerified, r.writesCompleted);
   // Both paths of data_chunk1 (sto1's LUN) failed; data_chunk2's (sto2) stayed.

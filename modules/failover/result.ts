@@ -185,6 +185,11 @@ function parseVerify(lines: readonly string[]): { verified: number; lost: LostBl
   return { verified, lost };
 }
 
+/** Every write of a result file (its writes section), in order. */
+export function resultWrites(text: string): WriteRecord[] {
+  return parseWriteLog(sections(text).get('writes') ?? []);
+}
+
 /** Parse a result file. */
 export function parseResultFile(text: string): FailoverResult {
   const s = sections(text);

@@ -19,7 +19,7 @@ import type { Task } from '../../lib/module.ts';
 import { play, playbook, type Playbook } from '../../lib/playbook.ts';
 import { rebootVm, type Lab } from '../../lab/lab.ts';
 import { monitorCommand } from '../../lab/vm.ts';
-import { failover, failoverPaths, parseResultFile, parseWriteLog, summarize } from '../../modules/failover.ts';
+import { failover, failoverPaths, parseResultFile, resultWrites, summarize } from '../../modules/failover.ts';
 import { copy, mdadm, parseMapsJson } from '../../modules/index.ts';
 import { san } from '../../playbooks/san.ts';
 import { sanLab } from './san-built.ts';
@@ -69,11 +69,11 @@ test.serial('sto1 rebooted while chunk1 writes to its LUN through multipath: no 
   // Writes completed before the fault, one held through the whole outage, and more after every path was back
   // (under software emulation a synchronous write through iSCSI takes seconds: a dozen writes in all).
   const ms = (ns: bigint): number => Number(ns / 1_000_000n);
-  const writes = parseWriteLog(text.slice(text.indexOf('@@failover writes\n') + 18, text.indexOf('\n@@failover verify')).split('\n'));
+  const writes = resultWrites(text);
   t.is(writes.length, result.writesAttempted);
   t.true(writes.some((w) => w.endNs !== null && ms(w.endNs) < (result.cutAt ?? 0)), 'no write completed before the fault');
   t.true(writes.some((w) => ms(w.startNs) > (result.settledAt ?? Infinity) && w.exitCode === 0), 'no write after every path was back');
-  t.is(result.lowestActivePaths !== null && result.pathsBefore !== null && result.lowestActivePaths <= result.pathsBefore.reduce((n, m) => n + m.total, 0) - 2, true, 'both paths of the LUN failed');
+  t.true(result.lowestActivePaths !== null && result.pathsBefore !== null && result.lowestActivePaths <= result.pathsBefore.reduce((n, m) => n + m.total, 0) - 2, 'both paths of the LUN failed');
   t.true(result.longestGapMs > 30_000, `writes stalled ${result.longestGapMs} ms (queued, not failed) while sto1 was away`);
   const maps = parseMapsJson(await out('chunk1', sh`multipathd show maps json`));
   t.deepEqual(maps.map((m) => [m.name, m.paths.filter((p) => p.state === 'active').length, m.paths.length]).sort(), [['data_chunk1', 2, 2], ['data_chunk2', 2, 2]]);
@@ -96,7 +96,7 @@ async function keepaliveInventory(seconds: number): Promise<Inventory> {
 const DISKS = (host: string): string[] => [7, 8].map((n) => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${host}-d${n}`);
 const ARRAY = 'pause-test';
 const NOTE = '/root/sanbook-pause-test.txt';
-const NOTE_TEXT = `${'the array pause-test exists\n'.repeat(37449)}`;
+const NOTE_TEXT = 'the array pause-test exists\n'.repeat(37449);
 
 const pauseBook = playbook({
   name: 'a VM paused mid-command',
