@@ -4,13 +4,14 @@
  * npm run lab -- status                                        what runs
  * npm run lab -- ssh NAME [COMMAND...]                         log in to a VM (or run a command)
  * npm run lab -- reboot NAME                                   reboot a VM from inside and wait for it
+ * npm run lab -- start NAME [--no-wait] | stop NAME             start a stopped (or diskless) VM; power one off
  * npm run lab -- console NAME                                  the end of a VM's serial console
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { labDown, labStatus, labUp, missingHostPackages, openLab, rebootVm } from './lab.ts';
+import { labDown, labStatus, labUp, missingHostPackages, openLab, rebootVm, startLabVm, stopLabVm } from './lab.ts';
 import { TOPOLOGIES } from './topology.ts';
 import { consoleTail } from './vm.ts';
 
@@ -24,12 +25,13 @@ async function main(argv: string[]): Promise<number> {
     options: {
       topology: { type: 'string', default: process.env['SANBOOK_LAB_TOPOLOGY'] ?? 'full' },
       'install-deps': { type: 'boolean', default: false },
+      'no-wait': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [verb, name, ...rest] = positionals;
   if (values.help || verb === undefined) {
-    process.stdout.write(`usage: npm run lab -- up [--topology ${Object.keys(TOPOLOGIES).join('|')}] [--install-deps] | down | status | ssh NAME [CMD...] | reboot NAME | console NAME\n`);
+    process.stdout.write(`usage: npm run lab -- up [--topology ${Object.keys(TOPOLOGIES).join('|')}] [--install-deps] | down | status | ssh NAME [CMD...] | reboot NAME | start NAME [--no-wait] | stop NAME | console NAME\n`);
     return verb === undefined && !values.help ? 1 : 0;
   }
   switch (verb) {
@@ -59,6 +61,18 @@ async function main(argv: string[]): Promise<number> {
       for (const vm of s.vms) log(`${vm.name.padEnd(7)} ${vm.running ? 'running' : 'stopped'}  ssh -p ${vm.sshPort} root@127.0.0.1  | ${vm.console}`);
       return 0;
     }
+    case 'start':
+    case 'stop': {
+      const lab = await openLab(projectRoot);
+      if (verb === 'stop') {
+        await stopLabVm(lab, name ?? '');
+        log(`${name ?? ''} stopped`);
+      } else {
+        const ms = await startLabVm(lab, name ?? '', { wait: !values['no-wait'] });
+        log(values['no-wait'] ? `${name ?? ''} started (console: npm run lab -- console ${name ?? ''})` : `${name ?? ''} up in ${Math.round(ms / 1000)} s`);
+      }
+      return 0;
+    }
     case 'ssh':
     case 'reboot':
     case 'console': {
@@ -81,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       return r.status ?? 1;
     }
     default:
-      throw new Error(`unknown command "${verb}" (up, down, status, ssh, reboot, console)`);
+      throw new Error(`unknown command "${verb}" (up, down, status, ssh, reboot, start, stop, console)`);
   }
 }
 

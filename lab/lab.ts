@@ -49,9 +49,15 @@ export const HOST_TOOLS: Readonly<Record<string, string>> = {
   'ssh-keygen': 'openssh-client',
 };
 
+/** Files the lab needs, by the Debian package that has them: the iPXE ROM diskless VMs boot with. */
+export const HOST_FILES: Readonly<Record<string, string>> = {
+  '/usr/lib/ipxe/qemu/pxe-virtio.rom': 'ipxe-qemu',
+};
+
 /** The Debian packages of the host tools the lab needs that are missing. */
 export async function missingHostPackages(): Promise<string[]> {
   const missing = new Set<string>();
+  for (const [file, pkg] of Object.entries(HOST_FILES)) if (!existsSync(file)) missing.add(pkg);
   for (const [tool, pkg] of Object.entries(HOST_TOOLS)) {
     try {
       await run('sh', ['-c', 'command -v "$1"', 'sh', tool]);
@@ -137,7 +143,9 @@ export async function labUp(options: LabOptions & { topology: string; timeoutMs?
   const rts = await Promise.all(state.vms.map((v) => prepareVm(paths, specOf(state, v.name), image.path, v.sshPort)));
   await writeFile(paths.knownHosts, rts.map((r) => `${r.hostKeyLine}\n`).join(''), { mode: 0o600 });
   const toBoot: VmRuntime[] = [];
-  for (const rt of rts) {
+  // Diskless VMs wait for `lab start NAME`: what they boot from is built by a playbook after the lab is up.
+  const booted = rts.filter((rt) => !rt.spec.diskless);
+  for (const rt of booted) {
     if ((await qemuPid(rt)) !== undefined) continue;
     await startVm(rt, accel, paths, state.repo.port);
     toBoot.push(rt);
@@ -145,7 +153,7 @@ export async function labUp(options: LabOptions & { topology: string; timeoutMs?
   if (toBoot.length > 0) log(`booting ${toBoot.map((r) => r.spec.name).join(', ')} (${accel})`);
   const timeoutMs = options.timeoutMs ?? (accel === 'kvm' ? 120_000 : 420_000);
   await Promise.all(
-    rts.map(async (rt) => {
+    booted.map(async (rt) => {
       const t = Date.now();
       await waitForSsh(rt, paths, timeoutMs);
       if (toBoot.includes(rt)) log(`${rt.spec.name} up in ${Math.round((Date.now() - t) / 1000)} s (ssh -p ${rt.sshPort} root@127.0.0.1)`);
@@ -206,14 +214,36 @@ export async function labStatus(projectRoot: string): Promise<{ state: LabState;
 }
 
 /**
+ * Start a stopped VM of the running lab (a diskless one after the playbook that serves its boot; any VM that
+ * `stop` ended) and, unless `wait` is false, wait until it answers SSH as itself. Returns the milliseconds taken.
+ */
+export async function startLabVm(lab: Lab, name: string, options: { wait?: boolean; timeoutMs?: number } = {}): Promise<number> {
+  const rt = vmOf(lab, name);
+  const t = Date.now();
+  if ((await qemuPid(rt)) === undefined) await startVm(rt, lab.state.accel, lab.paths, lab.state.repo.port);
+  if (options.wait !== false) await waitForSsh(rt, lab.paths, options.timeoutMs ?? (lab.state.accel === 'kvm' ? 180_000 : 900_000));
+  return Date.now() - t;
+}
+
+/** Power a VM of the running lab off (QEMU quits: a pulled plug, not a shutdown). */
+export async function stopLabVm(lab: Lab, name: string): Promise<void> {
+  await stopVm(vmOf(lab, name));
+}
+
+function vmOf(lab: Lab, name: string): VmRuntime {
+  const rt = lab.vms.find((v) => v.spec.name === name);
+  if (!rt) throw new Error(`no VM named "${name}" in the lab (${lab.vms.map((v) => v.spec.name).join(', ')})`);
+  return rt;
+}
+
+/**
  * Reboot a VM from inside (systemctl reboot) and wait until it is back with a new boot id and its boot has finished
  * (`systemctl is-system-running --wait`: every unit of the boot transaction has started or failed). SSH answers
  * before the iSCSI logins, multipath maps and remote mounts of the boot are done; a test that looked then would
  * see a half-booted host.
  */
 export async function rebootVm(lab: Lab, name: string, timeoutMs = 420_000): Promise<number> {
-  const rt = lab.vms.find((v) => v.spec.name === name);
-  if (!rt) throw new Error(`no VM named ${name} in the lab (${lab.vms.map((v) => v.spec.name).join(', ')})`);
+  const rt = vmOf(lab, name);
   const t = Date.now();
   const conn = await sshTo(rt, lab.paths);
   const before = (await conn.exec(sh`cat /proc/sys/kernel/random/boot_id`)).stdout.trim();

@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 # openssh-server: the tests and the demo start their own sshd on loopback; sudo: `become` is proven for real;
-# coreutils' timeout bounds every command on a host. The VM lab: QEMU, debootstrap (the image), sfdisk and
+# coreutils' timeout bounds every command on a host. The VM lab: QEMU (and its iPXE ROMs: diskless VMs boot with them), debootstrap (the image), sfdisk and
 # mkfs.ext4 (its disk), socat (guests reach the package repository), iproute2 (the lab's network namespace);
 # curl: the repository module's key download step is run on this machine by its tests (file:// URLs).
-need=(openssh-server openssh-client sudo coreutils qemu-system-x86 qemu-utils debootstrap socat fdisk e2fsprogs iproute2 curl "$@")
+need=(openssh-server openssh-client sudo coreutils qemu-system-x86 qemu-utils ipxe-qemu debootstrap socat fdisk e2fsprogs iproute2 curl "$@")
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

@@ -11,6 +11,12 @@ export interface VmSpec {
   /** Last octet on both storage networks (10.3.1.X and 10.3.2.X). */
   readonly octet: number;
   readonly groups: readonly string[];
+  /**
+   * No disk at all: the VM boots from the network (iPXE in its first NIC's ROM, QEMU's built-in DHCP and TFTP
+   * hand it the lab's boot script) and finds its root on an iSCSI target. `lab up` prepares it but does not
+   * start it; `lab start NAME` does, once a playbook has built what it boots from.
+   */
+  readonly diskless?: boolean;
 }
 
 /** The two storage networks of seed 000: one bridge each, inside the lab's network namespace. */
@@ -25,11 +31,16 @@ const chunk = (n: number): VmSpec => ({ name: `chunk${n}`, memoryMiB: 512, dataD
 // the san playbook's re-run found the master (no swap) thrashing (19 MiB available, mfscli timed out).
 const master: VmSpec = { name: 'master', memoryMiB: 1536, dataDisks: 0, dataDiskMiB: 0, octet: 100, groups: ['master'] };
 
+// The diskless client of seed 002: 768 MiB (the initramfs unpacks into RAM; a 1 GiB root over iSCSI).
+const diskless = (n: number): VmSpec => ({ name: `dl${n}`, memoryMiB: 768, dataDisks: 0, dataDiskMiB: 0, octet: 50 + n, groups: ['diskless'], diskless: true });
+
 export const TOPOLOGIES: Readonly<Record<string, readonly VmSpec[]>> = {
   /** Seed 000: six machines. */
   full: [sto(1), sto(2), chunk(1), chunk(2), chunk(3), master],
   /** Both storage hosts, one chunk host (it reaches a target on each, over both networks) and the master. */
   small: [sto(1), sto(2), chunk(1), master],
+  /** Seed 002: a storage host that builds and exports a root volume, and a diskless client that boots from it. */
+  boot: [sto(1), diskless(1)],
 };
 
 export function topology(name: string): readonly VmSpec[] {

@@ -46,7 +46,8 @@ export async function prepareVm(paths: LabPaths, vm: VmSpec, baseImage: string, 
   const dir = vmDir(paths, vm);
   await mkdir(dir, { recursive: true });
   const root = join(dir, 'root.qcow2');
-  if (!existsSync(root)) await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseImage, root]);
+  if (vm.diskless) await writeBootFiles(dir, vm);
+  else if (!existsSync(root)) await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseImage, root]);
   for (let i = 1; i <= vm.dataDisks; i++) {
     const disk = join(dir, `data${i}.qcow2`);
     if (!existsSync(disk)) await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${vm.dataDiskMiB}M`]);
@@ -59,6 +60,42 @@ export async function prepareVm(paths: LabPaths, vm: VmSpec, baseImage: string, 
   ];
   await writeFile(join(dir, 'network'), `${network.join('\n')}\n`);
   return loadVm(paths, vm, sshPort);
+}
+
+/** The boot server of the lab's diskless VMs: sto1, on the first storage network (seed 002's "MyPXE" host). */
+export const BOOT_SERVER = `${STORAGE_NETWORKS[0].prefix}.1`;
+/** Where a boot server keeps each client's iPXE script: sanbook/52-54-00-5b-33-01.ipxe (the boot NIC's MAC). */
+export const BOOT_SCRIPT_DIR = 'sanbook';
+
+/**
+ * What a site's DHCP server would hand a diskless machine, served by QEMU's built-in TFTP (slirp): an iPXE
+ * script that gives the boot NIC (the first storage network's, net1) its address and chains to the client's
+ * script on the boot server, which a playbook writes. And SeaBIOS's serial console (fw_cfg etc/sercon-port =
+ * 0x3f8) so that the firmware's and iPXE's messages reach the console log.
+ */
+async function writeBootFiles(dir: string, vm: VmSpec): Promise<void> {
+  const tftp = join(dir, 'tftp');
+  await mkdir(tftp, { recursive: true });
+  const [address] = storageAddresses(vm);
+  const mask = STORAGE_NETWORKS[0].mask;
+  await writeFile(
+    join(tftp, 'boot.ipxe'),
+    [
+      '#!ipxe',
+      `# ${vm.name}: the lab's "site DHCP" (lab/vm.ts). The boot NIC gets its address, then the boot server's script for its MAC.`,
+      `set net1/ip ${address}`,
+      `set net1/netmask ${maskOf(mask)}`,
+      'ifopen net1',
+      `chain tftp://${BOOT_SERVER}/${BOOT_SCRIPT_DIR}/\${net1/mac:hexhyp}.ipxe || shell`,
+      '',
+    ].join('\n'),
+  );
+  await writeFile(join(dir, 'sercon-port'), Buffer.from([0xf8, 0x03]));
+}
+
+function maskOf(bits: number): string {
+  const n = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
 
 /** A prepared VM's runtime description (reads its host key). */
@@ -90,24 +127,34 @@ export function qemuArgs(rt: VmRuntime, accel: Accel, paths: LabPaths, repoPort:
     '-pidfile', rt.pidFile,
     '-serial', `file:${rt.consoleLog}`,
     '-monitor', `unix:${rt.monitor},server=on,wait=off`,
-    '-device', 'virtio-scsi-pci,id=scsi0',
-    // cache=unsafe: the guest's flushes (dpkg's fsyncs, journald) stay in the host's page cache. A lab VM's disks are
-    // thrown away with it, and a reboot from inside keeps the same QEMU process, so nothing a test sees changes.
-    '-drive', `file=${join(rt.dir, 'root.qcow2')},if=none,id=root,format=qcow2,cache=unsafe`,
-    '-device', 'scsi-hd,drive=root,bus=scsi0.0,serial=sanbook-root,bootindex=0',
   ];
+  if (!vm.diskless) {
+    args.push(
+      '-device', 'virtio-scsi-pci,id=scsi0',
+      // cache=unsafe: the guest's flushes (dpkg's fsyncs, journald) stay in the host's page cache. A lab VM's disks are
+      // thrown away with it, and a reboot from inside keeps the same QEMU process, so nothing a test sees changes.
+      '-drive', `file=${join(rt.dir, 'root.qcow2')},if=none,id=root,format=qcow2,cache=unsafe`,
+      '-device', 'scsi-hd,drive=root,bus=scsi0.0,serial=sanbook-root,bootindex=0',
+    );
+  }
   for (let i = 1; i <= vm.dataDisks; i++) {
     args.push('-drive', `file=${join(rt.dir, `data${i}.qcow2`)},if=none,id=d${i},format=qcow2,cache=unsafe`);
     args.push('-device', `scsi-hd,drive=d${i},bus=scsi0.0,serial=${vm.name}-d${i}`);
   }
   // Management: SSH on the host's loopback only; the package repository reached through a forward; nothing else.
   const repo = `guestfwd=tcp:${REPO_GUEST_ADDRESS}:80-cmd:socat - TCP:127.0.0.1:${repoPort}`;
-  args.push('-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${rt.sshPort}-:22,${repo}`);
-  args.push('-device', `virtio-net-pci,netdev=mgmt,mac=${macOf(vm, 0)}`);
+  // A diskless VM network-boots from its first NIC (iPXE's ROM; slirp's DHCP names the boot script, slirp's TFTP
+  // serves it); the other NICs carry no ROM, so the firmware offers one boot device. PCI slots are fixed so that
+  // iPXE's net0/net1/net2 and Linux's eth0/eth1/eth2 are the same NICs.
+  const boot = vm.diskless ? `,tftp=${join(rt.dir, 'tftp')},bootfile=boot.ipxe` : '';
+  args.push('-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${rt.sshPort}-:22,${repo}${boot}`);
+  const nic = (i: number) => (vm.diskless ? `,addr=0x${(3 + i).toString(16)},${i === 0 ? 'bootindex=0,romfile=pxe-virtio.rom' : 'romfile='}` : '');
+  args.push('-device', `virtio-net-pci,netdev=mgmt,mac=${macOf(vm, 0)}${nic(0)}`);
   STORAGE_NETWORKS.forEach((n, i) => {
     args.push('-netdev', `tap,id=${n.bridge},ifname=${tapName(vm, n.bridge)},script=no,downscript=no`);
-    args.push('-device', `virtio-net-pci,netdev=${n.bridge},mac=${macOf(vm, i + 1)}`);
+    args.push('-device', `virtio-net-pci,netdev=${n.bridge},mac=${macOf(vm, i + 1)}${nic(i + 1)}`);
   });
+  if (vm.diskless) args.push('-fw_cfg', `name=etc/sercon-port,file=${join(rt.dir, 'sercon-port')}`);
   const fw = (name: string, source: string): string[] => ['-fw_cfg', `name=opt/sanbook/${name},${source}`];
   args.push(
     ...fw('hostname', `string=${vm.name}`),

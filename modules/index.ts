@@ -31,6 +31,20 @@ export {
   type MdadmOutput,
   type MdLevel,
 } from './mdadm.ts';
+export {
+  lvm,
+  planLvm,
+  lvmOutput,
+  wantedExtents,
+  type LvmParams,
+  type LvParams,
+  type LvmFacts,
+  type LvmOutput,
+  type DeviceFacts as LvmDeviceFacts,
+  type LogicalVolume,
+  type PhysicalVolume,
+  type VolumeGroup,
+} from './lvm.ts';
 export { pkg, planPackage, type PackageParams, type PackageFacts, type PackageInfo, type PackageState } from './package.ts';
 export { partition, parsePartitionGather } from './partition.ts';
 export {
