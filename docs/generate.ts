@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { moduleReference } from '../lib/reference.ts';
-import { command, copy, file, filesystem, lvm, mdadm, partition, pkg, query, service, setting, targetcli, template, tgt } from '../modules/index.ts';
+import { command, copy, file, filesystem, lvm, mdadm, rootfs, partition, pkg, query, service, setting, targetcli, template, tgt } from '../modules/index.ts';
 import { multipathConf, systemdMount } from '../modules/index.ts';
 import { iscsiadm } from '../modules/index.ts';
 import { failover } from '../modules/index.ts';
@@ -10,7 +10,7 @@ import { firewalld } from '../modules/index.ts';
 import { repository } from '../modules/index.ts';
 import { moosefsMaster, moosefsChunkserver, moosefsMetalogger, moosefsCgiserv, moosefsClient, moosefsFacts } from '../modules/index.ts';
 
-export const documented = [command, file, copy, template, setting, pkg, repository, service, query, partition, filesystem, mdadm, lvm, targetcli, tgt, multipathConf, systemdMount, iscsiadm, failover, firewalld, moosefsMaster, moosefsChunkserver, moosefsMetalogger, moosefsCgiserv, moosefsClient, moosefsFacts];
+export const documented = [command, file, copy, template, setting, pkg, repository, service, query, partition, filesystem, mdadm, lvm, rootfs, targetcli, tgt, multipathConf, systemdMount, iscsiadm, failover, firewalld, moosefsMaster, moosefsChunkserver, moosefsMetalogger, moosefsCgiserv, moosefsClient, moosefsFacts];
 
 export function reference(): string {
   return moduleReference(

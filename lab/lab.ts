@@ -13,6 +13,7 @@ import { chooseAccel, type Accel } from './accel.ts';
 import { ensureBaseImage } from './image.ts';
 import { labInventory } from './inventory.ts';
 import { destroyNetwork, ensureNetwork } from './net.ts';
+import { ensureDebootstrapTarball } from './netboot.ts';
 import { repoAnswers, startRepoDetached, stopRepo } from './repo.ts';
 import { run } from './run.ts';
 import { topology, type VmSpec } from './topology.ts';
@@ -161,7 +162,8 @@ export async function labUp(options: LabOptions & { topology: string; timeoutMs?
   );
   const inventoryFile = join(resolve(options.projectRoot), 'inventory', 'lab.yaml');
   await mkdir(dirname(inventoryFile), { recursive: true });
-  await writeFile(inventoryFile, labInventory(rts, paths));
+  const tarball = rts.some((rt) => rt.spec.diskless) ? await ensureDebootstrapTarball(image.repoDir, log) : undefined;
+  await writeFile(inventoryFile, labInventory(rts, paths, tarball));
   log(`lab up in ${Math.round((Date.now() - started) / 1000)} s; inventory ${inventoryFile}`);
   return { paths, state, vms: rts, inventoryFile };
 }

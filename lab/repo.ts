@@ -23,6 +23,8 @@ export const STORAGE_PACKAGES: readonly string[] = [
   'mdadm', 'targetcli-fb', 'open-iscsi', 'multipath-tools', 'kpartx', 'xfsprogs', 'parted', 'firewalld',
   'moosefs-master', 'moosefs-chunkserver', 'moosefs-client', 'moosefs-cgi', 'moosefs-cgiserv',
   'moosefs-metalogger', 'moosefs-cli', 'fuse3', 'lsscsi', 'sg3-utils', 'tgt', 'libiscsi-bin',
+  // playbooks/iscsi-boot.ts's boot server: root volumes on LVM, made by debootstrap, served by TFTP.
+  'lvm2', 'debootstrap', 'tftpd-hpa',
 ];
 
 /**

@@ -11,6 +11,7 @@ import { connectSsh, type SshConnection } from '../lib/connection/ssh.ts';
 import { sh } from '../lib/command.ts';
 import { accelArgs, type Accel } from './accel.ts';
 import { createTaps, plugTaps, tapName } from './net.ts';
+import { netmask } from '../playbooks/iscsi-boot/vars.ts';
 import { run } from './run.ts';
 import { STORAGE_NETWORKS, macOf, storageAddresses, type VmSpec } from './topology.ts';
 
@@ -84,18 +85,13 @@ async function writeBootFiles(dir: string, vm: VmSpec): Promise<void> {
       '#!ipxe',
       `# ${vm.name}: the lab's "site DHCP" (lab/vm.ts). The boot NIC gets its address, then the boot server's script for its MAC.`,
       `set net1/ip ${address}`,
-      `set net1/netmask ${maskOf(mask)}`,
+      `set net1/netmask ${netmask(mask)}`,
       'ifopen net1',
       `chain tftp://${BOOT_SERVER}/${BOOT_SCRIPT_DIR}/\${net1/mac:hexhyp}.ipxe || shell`,
       '',
     ].join('\n'),
   );
   await writeFile(join(dir, 'sercon-port'), Buffer.from([0xf8, 0x03]));
-}
-
-function maskOf(bits: number): string {
-  const n = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
 
 /** A prepared VM's runtime description (reads its host key). */

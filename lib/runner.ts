@@ -63,6 +63,8 @@ function taskTags(task: Task, play: Play): string[] {
 function selectedByTags(task: Task, play: Play, options: RunOptions): boolean {
   const tags = taskTags(task, play);
   if (tags.includes('always')) return !(options.skipTags ?? []).includes('always');
+  // `never`: only when one of its tags is asked for by name (a check of a machine that may be down, say).
+  if (tags.includes('never') && !(options.tags ?? []).some((t) => t !== 'all' && tags.includes(t))) return false;
   if (options.tags && options.tags.length > 0 && !options.tags.some((t) => t === 'all' || tags.includes(t))) return false;
   if (options.skipTags && options.skipTags.some((t) => tags.includes(t))) return false;
   return true;

@@ -45,6 +45,15 @@ export {
   type PhysicalVolume,
   type VolumeGroup,
 } from './lvm.ts';
+export {
+  rootfs,
+  planRootfs,
+  recipeOf,
+  stateDir as rootfsStateDir,
+  type RootfsParams,
+  type RootfsFacts,
+  type RootfsOutput,
+} from './rootfs.ts';
 export { pkg, planPackage, type PackageParams, type PackageFacts, type PackageInfo, type PackageState } from './package.ts';
 export { partition, parsePartitionGather } from './partition.ts';
 export {

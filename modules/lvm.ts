@@ -254,13 +254,13 @@ export const lvm = defineModule<LvmParams, LvmFacts, LvmOutput>({
             state: { enum: ['present', 'absent'], default: 'present', description: 'absent removes the LV (destructive).' },
           },
           if: { properties: { state: { const: 'absent' } }, required: ['state'] },
-          else: { required: ['size'] },
+          else: { properties: { size: true }, required: ['size'] },
         },
         description: 'Logical volumes of the VG; LVs not listed are left alone.',
       },
     },
     if: { properties: { state: { const: 'absent' } }, required: ['state'] },
-    else: { required: ['pvs'] },
+    else: { properties: { pvs: true }, required: ['pvs'] },
   },
   async gather(conn, params, ctx) {
     const devices = params.state === 'absent' ? [] : (params.pvs ?? []);

@@ -202,6 +202,33 @@ test('when, tags and limit select what runs', async (t) => {
   await t.throwsAsync(stat(join(s.dir, 'a', 't')));
 });
 
+test('a play tagged never runs only when one of its tags is asked for by name, and its hosts are not reached otherwise', async (t) => {
+  const s = await setup(['a', 'b']);
+  t.teardown(s.cleanup);
+  const reached = new Set<string>();
+  const connect: typeof s.connect = (host) => {
+    reached.add(host.name);
+    return s.connect(host);
+  };
+  const book = playbook({
+    name: 'never',
+    plays: [
+      play({ name: 'build', hosts: 'a', tasks: [lineModule.task('on a', (ctx) => ({ path: `${root(ctx)}/built`, line: 'x' }))] }),
+      play({ name: 'check b', hosts: 'b', tags: ['never', 'verify'], tasks: [lineModule.task('on b', (ctx) => ({ path: `${root(ctx)}/checked`, line: 'x' }))] }),
+    ],
+  });
+  const plain = await runPlaybook(book, { inventory: s.inventory, connect });
+  t.is(plain.exitCode, 0);
+  t.deepEqual([...reached], ['a']);
+  await t.throwsAsync(stat(join(s.dir, 'b', 'checked')));
+  const all = await runPlaybook(book, { inventory: s.inventory, connect, tags: ['all'] });
+  t.is(all.exitCode, 0);
+  await t.throwsAsync(stat(join(s.dir, 'b', 'checked')));
+  const asked = await runPlaybook(book, { inventory: s.inventory, connect, tags: ['verify'] });
+  t.is(asked.recap['b']?.changed, 1);
+  t.is(await readFile(join(s.dir, 'b', 'checked'), 'utf8'), 'x\n');
+});
+
 test('a module that does not converge fails the task as a module bug', async (t) => {
   const s = await setup(['a']);
   t.teardown(s.cleanup);

@@ -1,0 +1,126 @@
+/**
+ * rootfs, the build: one script that makes a whole disk image on the device (an msdos label, one partition from
+ * 1 MiB, ext4 with a given UUID and label), debootstraps Debian into it, writes the machine's identity, keeps a
+ * copy of its kernel and initramfs on the host, and records what it built. Every step that can fail is checked
+ * (set -e); a trap unmounts and detaches whatever the script set up, so a failed build leaves no mount and no
+ * loop device behind, and its marker says "building": the next run rebuilds without asking for force.
+ */
+import { raw, sh, type Command } from '../../lib/command.ts';
+import type { Secret } from '../../lib/secret.ts';
+
+/** Where partition 1 starts (bytes): sector 2048, as fdisk and sfdisk place it. */
+export const PARTITION_OFFSET = 1024 * 1024;
+
+export interface BuildSpec {
+  readonly device: string;
+  /** The module's directory for this device on the host: marker.json, mnt/, vmlinuz, initrd.img. */
+  readonly stateDir: string;
+  readonly suite: string;
+  readonly variant: string;
+  readonly include: readonly string[];
+  readonly source: { readonly mirror: string } | { readonly tarball: string; readonly sha256: string };
+  readonly uuid: string;
+  readonly label: string;
+  readonly hostname: string;
+  readonly initiatorName: string | null;
+  readonly initramfsModules: string;
+  readonly dhcp: readonly string[];
+  readonly authorizedKeys: readonly string[];
+  readonly sshHostKey: Secret | null;
+  /** The marker's two states, as JSON lines: written first ("building") and last ("built", KERNEL replaced). */
+  readonly markerBuilding: string;
+  readonly markerBuilt: string;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** A systemd-networkd unit that runs DHCP on one interface (by name, or by MAC address). */
+export function networkUnit(match: string): string {
+  return `[Match]\n${MAC.test(match) ? `MACAddress=${match.toLowerCase()}` : `Name=${match}`}\n\n[Network]\nDHCP=ipv4\n`;
+}
+
+/** Write `content` to a file under the mounted root with a mode (printf of one quoted word: any bytes). */
+function file(path: string, content: string | Secret, mode: string): Command {
+  return sh`printf '%s' ${content} > "$mnt"${path} && chmod ${mode} "$mnt"${path}\n`;
+}
+
+function debootstrap(s: BuildSpec): Command {
+  const common = sh`--variant=${s.variant} ${s.include.length > 0 ? `--include=${s.include.join(',')}` : []}`;
+  if ('mirror' in s.source) return sh`debootstrap ${common} ${s.suite} "$mnt" ${s.source.mirror}\n`;
+  const { tarball, sha256 } = s.source;
+  return sh`cache=/var/cache/sanbook/debootstrap; mkdir -p "$cache"; t="$cache/"${sha256}.tgz
+if ! printf '%s  %s\\n' ${sha256} "$t" | sha256sum -c --status 2>/dev/null; then
+  wget -q -O "$t.part" ${tarball} || { echo ${`cannot download ${tarball}`} >&2; exit 1; }
+  printf '%s  %s\\n' ${sha256} "$t.part" | sha256sum -c --status || { rm -f "$t.part"; echo ${`${tarball}: its sha256 is not ${sha256}`} >&2; exit 1; }
+  mv "$t.part" "$t"
+fi
+debootstrap ${common} --unpack-tarball="$t" ${s.suite} "$mnt"
+`;
+}
+
+/** Commands one after the other, as one script. */
+function concat(parts: readonly Command[]): Command {
+  return parts.reduce((all, c) => sh`${all}${c}`, sh``);
+}
+
+/** The build script (run as root on the host that has the device). */
+export function buildScript(s: BuildSpec): Command {
+  const identity = concat([
+    file('/etc/hostname', `${s.hostname}\n`, '644'),
+    file('/etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${s.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, '644'),
+    file('/etc/fstab', `UUID=${s.uuid}\t/\text4\terrors=remount-ro\t0\t1\n`, '644'),
+    sh`mkdir -p "$mnt/etc/systemd/network"\n`,
+    ...s.dhcp.map((m, i) => file(`/etc/systemd/network/10-sanbook-${i}.network`, networkUnit(m), '644')),
+    ...(s.authorizedKeys.length > 0
+      ? [sh`mkdir -p -m 700 "$mnt/root/.ssh"\n`, file('/root/.ssh/authorized_keys', `${s.authorizedKeys.join('\n')}\n`, '600')]
+      : []),
+    ...(s.sshHostKey
+      ? [
+          sh`rm -f "$mnt"/etc/ssh/ssh_host_*\n`,
+          file('/etc/ssh/ssh_host_ed25519_key', s.sshHostKey, '600'),
+          sh`ssh-keygen -y -f "$mnt/etc/ssh/ssh_host_ed25519_key" > "$mnt/etc/ssh/ssh_host_ed25519_key.pub"\n`,
+          sh`mkdir -p "$mnt/etc/ssh/sshd_config.d"\n`,
+          file('/etc/ssh/sshd_config.d/sanbook-hostkey.conf', 'HostKey /etc/ssh/ssh_host_ed25519_key\n', '644'),
+        ]
+      : []),
+  ]);
+  return sh`set -eu
+dev=${s.device}
+state=${s.stateDir}
+mnt="$state/mnt"
+loop=
+mkdir -p "$mnt"
+cleanup() {
+  rc=$?
+  set +e
+  for m in sys proc dev ''; do mountpoint -q "$mnt/$m" && umount -l "$mnt/$m"; done
+  [ -z "$loop" ] || losetup -d "$loop"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+printf '%s\\n' ${s.markerBuilding} > "$state/marker.json"
+rm -f "$state/vmlinuz" "$state/initrd.img"
+wipefs -a -q "$dev"
+printf 'label: dos\\nstart=2048, type=83, bootable\\n' | sfdisk -q --wipe always --wipe-partitions always "$dev"
+loop=$(losetup -f --show -P "$dev")
+part="\${loop}p1"
+i=0
+while [ ! -b "$part" ]; do i=$((i + 1)); [ $i -le 100 ] || { echo "$part did not appear after losetup -P" >&2; exit 1; }; sleep 0.1; done
+mkfs.ext4 -q -F -U ${s.uuid} -L ${s.label} "$part"
+mount "$part" "$mnt"
+# Read when the packages are installed: open-iscsi's postinst keeps an initiator name it finds, and the
+# kernel's initramfs is made with these settings the first time.
+mkdir -p "$mnt/etc/iscsi" "$mnt/etc/initramfs-tools/conf.d"
+${s.initiatorName !== null ? file('/etc/iscsi/initiatorname.iscsi', `InitiatorName=${s.initiatorName}\n`, '644') : raw('')}${file('/etc/initramfs-tools/conf.d/sanbook', `MODULES=${s.initramfsModules}\nRESUME=none\n`, '644')}${debootstrap(s)}${identity}mount --bind /dev "$mnt/dev"; mount -t proc proc "$mnt/proc"; mount -t sysfs sysfs "$mnt/sys"
+chroot "$mnt" systemctl enable systemd-networkd.service >/dev/null 2>&1
+${s.initiatorName !== null ? raw(`chroot "$mnt" lsinitramfs /initrd.img | grep -q 'iscsistart$' || { echo "the initramfs has no iscsistart: is open-iscsi in include?" >&2; exit 1; }\n`) : raw('')}kernel=$(basename "$(readlink -f "$mnt/vmlinuz")"); kernel=\${kernel#vmlinuz-}
+cp -L "$mnt/vmlinuz" "$state/vmlinuz.part" && mv "$state/vmlinuz.part" "$state/vmlinuz"
+cp -L "$mnt/initrd.img" "$state/initrd.img.part" && mv "$state/initrd.img.part" "$state/initrd.img"
+for m in sys proc dev; do umount "$mnt/$m"; done
+umount "$mnt"
+sync
+losetup -d "$loop"; loop=
+printf '%s\\n' ${s.markerBuilt} | sed "s/@KERNEL@/$kernel/" > "$state/marker.json.part" && mv "$state/marker.json.part" "$state/marker.json"
+`;
+}

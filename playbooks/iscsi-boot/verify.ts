@@ -1,0 +1,88 @@
+/**
+ * The verify play of playbooks/iscsi-boot.ts as a module, on a diskless client that is up: its root filesystem
+ * has the UUID the playbook gave it and lives on a SCSI disk of an iSCSI session to its target on its portal. It
+ * plans nothing when so, and fails with a plain message naming what differs when not.
+ */
+import { sh } from '../../lib/command.ts';
+import { defineModule } from '../../lib/module.ts';
+import { SECTION_FUNCTION, sectionOf, splitSections } from '../../modules/blockdev.ts';
+
+export interface IscsiBootVerifyParams {
+  readonly target: string;
+  readonly portal: string;
+  readonly uuid: string;
+}
+
+export interface IscsiBootVerifyFacts {
+  readonly host: string;
+  /** findmnt of /: the device and the filesystem's UUID. */
+  readonly source: string;
+  readonly uuid: string;
+  /** The disk under the root partition, and the sysfs path of that disk (it names the iSCSI session). */
+  readonly disk: string;
+  readonly sysfsPath: string;
+  /** The session the disk belongs to (null: the disk is on no iSCSI session), its target and portal. */
+  readonly session: string | null;
+  readonly targetName: string | null;
+  readonly address: string | null;
+}
+
+/** The iSCSI session in a disk's sysfs path (/sys/devices/platform/host2/session1/target2:0:0/...), if any. */
+export function sessionOf(sysfsPath: string): string | null {
+  return /\/(session\d+)\//.exec(sysfsPath)?.[1] ?? null;
+}
+
+export function verifyProblems(p: IscsiBootVerifyParams, f: IscsiBootVerifyFacts): string[] {
+  const problems: string[] = [];
+  if (f.uuid !== p.uuid) problems.push(`the root filesystem (${f.source}) has UUID ${f.uuid || '(none)'}, not ${p.uuid}`);
+  if (f.session === null) problems.push(`the root disk ${f.disk || '(unknown)'} is on no iSCSI session (${f.sysfsPath})`);
+  else {
+    if (f.targetName !== p.target) problems.push(`the root disk's session ${f.session} is to ${f.targetName ?? '(unknown)'}, not ${p.target}`);
+    if (f.address !== p.portal) problems.push(`the root disk's session ${f.session} is on ${f.address ?? '(unknown)'}, not ${p.portal}`);
+  }
+  return problems;
+}
+
+export const iscsiBootVerify = defineModule<IscsiBootVerifyParams, IscsiBootVerifyFacts, IscsiBootVerifyFacts>({
+  name: 'iscsi_boot_verify',
+  description: "playbooks/iscsi-boot.ts's verify play: the client's root filesystem is the volume of its iSCSI target.",
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['target', 'portal', 'uuid'],
+    properties: {
+      target: { type: 'string', description: 'The IQN the root disk must come from.' },
+      portal: { type: 'string', description: 'The address of the session.' },
+      uuid: { type: 'string', description: "The root filesystem's UUID." },
+    },
+  },
+  async gather(conn, _p, ctx) {
+    const r = await conn.exec(sh`${SECTION_FUNCTION}
+sanbook_run root findmnt -n -o SOURCE,UUID /
+src=$(findmnt -n -o SOURCE /)
+disk=$(lsblk -n -d -o PKNAME "$src" 2>/dev/null); [ -n "$disk" ] || disk=\${src#/dev/}
+sanbook_run disk echo "$disk"
+sanbook_run sysfs readlink -f "/sys/class/block/$disk"
+s=$(readlink -f "/sys/class/block/$disk" | sed -n 's|.*/\\(session[0-9]*\\)/.*|\\1|p')
+if [ -n "$s" ]; then
+  sanbook_run target cat "/sys/class/iscsi_session/$s/targetname"
+  sanbook_run address sh -c 'cat /sys/class/iscsi_connection/connection"$1":*/persistent_address' sh "\${s#session}"
+fi
+:`);
+    const sections = splitSections(r.stdout);
+    const get = (tag: string) => sectionOf(sections, tag, 'iscsi_boot_verify');
+    const [source = '', uuid = ''] = get('root').stdout.trim().split(/\s+/);
+    const sysfsPath = get('sysfs').stdout.trim();
+    const session = sessionOf(sysfsPath);
+    const opt = (tag: string) => {
+      const s = sections.find((x) => x.tag === tag);
+      return s && s.exitCode === 0 ? s.stdout.trim() : null;
+    };
+    return { host: ctx.host, source, uuid, disk: get('disk').stdout.trim(), sysfsPath, session, targetName: opt('target'), address: opt('address') };
+  },
+  plan(p, f) {
+    const problems = verifyProblems(p, f);
+    if (problems.length > 0) throw new Error(`${f.host}: ${problems.join('; ')}`);
+    return [];
+  },
+});
