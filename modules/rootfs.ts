@@ -78,9 +78,12 @@ export interface RootfsOutput {
 const TOOLS = ['debootstrap', 'sfdisk', 'losetup', 'mkfs.ext4', 'wipefs', 'chroot', 'sha256sum'];
 const BUILD_MS = 3 * 3600_000;
 
+/** Where the module keeps what it built, on the host (a test points it elsewhere). */
+export const STATE_ROOT = '/var/lib/sanbook/rootfs';
+
 /** The module's directory for a device on the host: /var/lib/sanbook/rootfs/dev-boot-dl1-root. */
-export function stateDir(device: string): string {
-  return `/var/lib/sanbook/rootfs/${device.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '-')}`;
+export function stateDir(device: string, root = STATE_ROOT): string {
+  return `${root}/${device.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '-')}`;
 }
 
 /** Every param that changes what is built, in a fixed order; the host key by its sha256. */
@@ -100,8 +103,8 @@ export function recipeChanges(was: Recipe, now: Recipe): string[] {
   return Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
 }
 
-export function gatherCommand(p: RootfsParams): Command {
-  const dir = stateDir(p.device);
+export function gatherCommand(p: RootfsParams, root = STATE_ROOT): Command {
+  const dir = stateDir(p.device, root);
   const exp = p.exportDir;
   return sh`${SECTION_FUNCTION}
 d=${p.device}
@@ -124,7 +127,7 @@ function sums(stdout: string, a: string, b: string): [string | null, string | nu
   return [of(a), of(b)];
 }
 
-export function parseRootfsGather(stdout: string, p: RootfsParams, host: string): RootfsFacts {
+export function parseRootfsGather(stdout: string, p: RootfsParams, host: string, root = STATE_ROOT): RootfsFacts {
   const sections = splitSections(stdout);
   const what = `rootfs ${p.device} on ${host}`;
   const get = (tag: string) => sectionOf(sections, tag, what);
@@ -141,10 +144,10 @@ export function parseRootfsGather(stdout: string, p: RootfsParams, host: string)
     try {
       marker = JSON.parse(markerSection.stdout) as Marker;
     } catch {
-      throw new Error(`${what}: ${stateDir(p.device)}/marker.json is not JSON: remove it (the device will then count as foreign)`);
+      throw new Error(`${what}: ${stateDir(p.device, root)}/marker.json is not JSON: remove it (the device will then count as foreign)`);
     }
   }
-  const dir = stateDir(p.device);
+  const dir = stateDir(p.device, root);
   const [kv, ki] = sums(get('kept').stdout, `${dir}/vmlinuz`, `${dir}/initrd.img`);
   const ex = has('exported');
   const [ev, ei] = ex && p.exportDir !== undefined ? sums(ex.stdout, `${p.exportDir}/vmlinuz`, `${p.exportDir}/initrd.img`) : [null, null];
@@ -160,11 +163,12 @@ function raise(message: string): never {
   throw new Error(message);
 }
 
-function spec(p: RootfsParams): BuildSpec {
+/** What the build script is made from (`root`: where the state directory is; a test points it elsewhere). */
+export function buildSpec(p: RootfsParams, root = STATE_ROOT): BuildSpec {
   const recipe = recipeOf(p);
   const marker = (state: string, kernel: string | null) => JSON.stringify({ state, recipe, uuid: p.uuid, kernel });
   return {
-    device: p.device, stateDir: stateDir(p.device), suite: p.suite, variant: p.variant ?? 'minbase', include: p.include ?? [],
+    device: p.device, stateDir: stateDir(p.device, root), suite: p.suite, variant: p.variant ?? 'minbase', include: p.include ?? [],
     source: p.source, uuid: p.uuid, label: p.label ?? 'root', hostname: p.hostname, initiatorName: p.initiatorName ?? null,
     initramfsModules: p.initramfsModules ?? 'most', dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ?? null,
     markerBuilding: marker('building', null), markerBuilt: marker('built', '@KERNEL@'),
@@ -197,7 +201,7 @@ export function planRootfs(p: RootfsParams, f: RootfsFacts): Change[] {
     if (f.busy !== null) raise(`${p.device} is in use (${f.busy}: mounted, held by a map, or exported by an iSCSI target): it cannot be built while a client may boot from it. Remove its LUN or stop the client first`);
     changes.push({
       summary: `build a Debian ${p.suite} root filesystem for ${p.hostname} on ${p.device} (${stale.why})`,
-      steps: [exec(buildScript(spec(p)).with({ timeoutMs: BUILD_MS }))],
+      steps: [exec(buildScript(buildSpec(p)).with({ timeoutMs: BUILD_MS }))],
       ...(stale.destroys !== null ? { destructive: stale.destroys } : {}),
     });
   }

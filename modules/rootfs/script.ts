@@ -39,16 +39,16 @@ export function networkUnit(match: string): string {
   return `[Match]\n${MAC.test(match) ? `MACAddress=${match.toLowerCase()}` : `Name=${match}`}\n\n[Network]\nDHCP=ipv4\n`;
 }
 
-/** Write `content` to a file under the mounted root with a mode (printf of one quoted word: any bytes). */
+/** Write `content` to a file under the mounted root (made unreadable to others first, then given its mode). */
 function file(path: string, content: string | Secret, mode: string): Command {
-  return sh`printf '%s' ${content} > "$mnt"${path} && chmod ${mode} "$mnt"${path}\n`;
+  return sh`(umask 077; printf '%s' ${content} > "$mnt"${path}) && chmod ${mode} "$mnt"${path}\n`;
 }
 
 function debootstrap(s: BuildSpec): Command {
   const common = sh`--variant=${s.variant} ${s.include.length > 0 ? `--include=${s.include.join(',')}` : []}`;
   if ('mirror' in s.source) return sh`debootstrap ${common} ${s.suite} "$mnt" ${s.source.mirror}\n`;
   const { tarball, sha256 } = s.source;
-  return sh`cache=/var/cache/sanbook/debootstrap; mkdir -p "$cache"; t="$cache/"${sha256}.tgz
+  return sh`cache="\${state%/*}/debootstrap-cache"; mkdir -p "$cache"; t="$cache/"${sha256}.tgz
 if ! printf '%s  %s\\n' ${sha256} "$t" | sha256sum -c --status 2>/dev/null; then
   wget -q -O "$t.part" ${tarball} || { echo ${`cannot download ${tarball}`} >&2; exit 1; }
   printf '%s  %s\\n' ${sha256} "$t.part" | sha256sum -c --status || { rm -f "$t.part"; echo ${`${tarball}: its sha256 is not ${sha256}`} >&2; exit 1; }
@@ -93,7 +93,7 @@ mkdir -p "$mnt"
 cleanup() {
   rc=$?
   set +e
-  for m in sys proc dev ''; do mountpoint -q "$mnt/$m" && umount -l "$mnt/$m"; done
+  for m in "$mnt/sys" "$mnt/proc" "$mnt/dev" "$mnt"; do mountpoint -q "$m" && umount -l "$m"; done
   [ -z "$loop" ] || losetup -d "$loop"
   exit $rc
 }
@@ -106,7 +106,7 @@ printf 'label: dos\\nstart=2048, type=83, bootable\\n' | sfdisk -q --wipe always
 loop=$(losetup -f --show -P "$dev")
 part="\${loop}p1"
 i=0
-while [ ! -b "$part" ]; do i=$((i + 1)); [ $i -le 100 ] || { echo "$part did not appear after losetup -P" >&2; exit 1; }; sleep 0.1; done
+while ! test -b "$part"; do i=$((i + 1)); [ $i -le 100 ] || { echo "$part did not appear after losetup -P" >&2; exit 1; }; sleep 0.1; done
 mkfs.ext4 -q -F -U ${s.uuid} -L ${s.label} "$part"
 mount "$part" "$mnt"
 # Read when the packages are installed: open-iscsi's postinst keeps an initiator name it finds, and the
