@@ -32,6 +32,7 @@ export interface RootfsParams {
   label?: string;
   initiatorName?: string;
   initramfsModules?: 'most' | 'netboot' | 'dep' | 'list';
+  grub?: { kernelArgs?: string[] };
   dhcp?: string[];
   authorizedKeys?: string[];
   sshHostKey?: Secret;
@@ -93,7 +94,7 @@ export function recipeOf(p: RootfsParams): Recipe {
     layout: 'msdos-1-ext4/1',
     suite: p.suite, variant: p.variant ?? 'minbase', include: [...(p.include ?? [])].sort(), source,
     hostname: p.hostname, uuid: p.uuid, label: p.label ?? 'root', initiatorName: p.initiatorName ?? null,
-    initramfsModules: p.initramfsModules ?? 'most', dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [],
+    initramfsModules: p.initramfsModules ?? 'netboot', grub: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [],
     sshHostKey: p.sshHostKey ? createHash('sha256').update(p.sshHostKey.reveal()).digest('hex') : null,
   };
 }
@@ -170,7 +171,7 @@ export function buildSpec(p: RootfsParams, root = STATE_ROOT): BuildSpec {
   return {
     device: p.device, stateDir: stateDir(p.device, root), suite: p.suite, variant: p.variant ?? 'minbase', include: p.include ?? [],
     source: p.source, uuid: p.uuid, label: p.label ?? 'root', hostname: p.hostname, initiatorName: p.initiatorName ?? null,
-    initramfsModules: p.initramfsModules ?? 'most', dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ?? null,
+    initramfsModules: p.initramfsModules ?? 'netboot', grubArgs: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ?? null,
     markerBuilding: marker('building', null), markerBuilt: marker('built', '@KERNEL@'),
   };
 }
@@ -196,6 +197,7 @@ export function planRootfs(p: RootfsParams, f: RootfsFacts): Change[] {
   const stale = staleness(p, f);
   const changes: Change[] = [];
   const dir = stateDir(p.device);
+  if (p.grub && !(p.include ?? []).includes('grub-pc')) raise("grub needs the root filesystem's own GRUB: add grub-pc to include");
   if (stale) {
     if (f.missingTools.length > 0) raise(`building a root filesystem needs ${f.missingTools.join(', ')} on this host: install debootstrap, fdisk, e2fsprogs and python3 first`);
     if (f.busy !== null) raise(`${p.device} is in use (${f.busy}: mounted, held by a map, or exported by an iSCSI target): it cannot be built while a client may boot from it. Remove its LUN or stop the client first`);
@@ -275,7 +277,15 @@ export const rootfs = defineModule<RootfsParams, RootfsFacts, RootfsOutput>({
       uuid: { type: 'string', pattern: UUID, description: "The root filesystem's UUID (the boot entry's root=UUID=...: known before the build, so check mode plans it exactly)." },
       label: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,16}$', default: 'root', description: 'The ext4 label.' },
       initiatorName: { type: 'string', pattern: '^(iqn\\.[0-9]{4}-[0-9]{2}\\.[^\\s:]+(:[^\\s]+)?|eui\\.[0-9A-Fa-f]{16})$', description: "/etc/iscsi/initiatorname.iscsi (the target's ACL names it); the build then checks that the initramfs holds iscsistart." },
-      initramfsModules: { enum: ['most', 'netboot', 'dep', 'list'], default: 'most', description: "initramfs-tools' MODULES (most: any disk and NIC driver; dep would inspect this host, not the client)." },
+      initramfsModules: {
+        enum: ['most', 'netboot', 'dep', 'list'], default: 'netboot',
+        description: "initramfs-tools' MODULES. netboot (default): filesystems and network drivers, and sd_mod (a hook the build adds): what a root on iSCSI needs. most adds every disk driver (minutes more per initramfs); dep would inspect this host, not the client.",
+      },
+      grub: {
+        type: 'object', additionalProperties: false,
+        properties: { kernelArgs: { type: 'array', items: { type: 'string', pattern: '^[^\\s"]+$' }, description: 'Kernel arguments after root=UUID=... ro (iSCSI from the firmware: iscsi_auto ip=off).' } },
+        description: "GRUB in the device's MBR (the root filesystem's own grub-pc: include it), so the device boots itself when iPXE sanboots it.",
+      },
       dhcp: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^([a-z][a-z0-9]{0,14}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5})$' }, description: 'Interfaces (names, or MAC addresses) that systemd-networkd configures by DHCP. Leave the boot NIC out: the initramfs configured it, and networkd would flush its address under the root filesystem.' },
       authorizedKeys: { type: 'array', items: { type: 'string', pattern: '^(ssh|ecdsa|sk)-[^\\n]+$' }, description: "root's authorized_keys." },
       sshHostKey: { secret: true, description: 'An OpenSSH ed25519 private key: the only host key of the client (so its known_hosts line is known before it boots). Default: the keys the openssh-server package made.' },

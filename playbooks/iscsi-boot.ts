@@ -59,6 +59,9 @@ function serverPlay(servers: readonly string[], clients: readonly BootClient[]):
         device: `/dev/${s.vg}/${lvName(c.host)}`, suite: ROOT_SUITE, variant: ROOT_VARIANT, include: [...ROOT_PACKAGES], source: s.source,
         hostname: c.host, uuid: rootUuid(c.server, c.host), initiatorName: c.initiator, dhcp: [...c.dhcp], authorizedKeys: [...c.authorizedKeys],
         ...(c.sshHostKey ? { sshHostKey: c.sshHostKey } : {}), exportDir: `${s.tftpRoot}/${clientDir(c.host)}`,
+        // sanboot: GRUB on the volume boots the kernel, whose initramfs logs in with what iPXE left in the iBFT
+        // (the boot NIC's address too: ip=off keeps ipconfig off it).
+        grub: { kernelArgs: ['net.ifnames=0', 'iscsi_auto', 'ip=off', ...kernelArgs(ctx, c)] },
       };
     }, onServer(c)) as Task,
   );

@@ -24,6 +24,8 @@ export interface BuildSpec {
   readonly hostname: string;
   readonly initiatorName: string | null;
   readonly initramfsModules: string;
+  /** GRUB in the device's MBR, booting the kernel with these arguments (null: no boot loader on the device). */
+  readonly grubArgs: readonly string[] | null;
   readonly dhcp: readonly string[];
   readonly authorizedKeys: readonly string[];
   readonly sshHostKey: Secret | null;
@@ -37,6 +39,28 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 /** A systemd-networkd unit that runs DHCP on one interface (by name, or by MAC address). */
 export function networkUnit(match: string): string {
   return `[Match]\n${MAC.test(match) ? `MACAddress=${match.toLowerCase()}` : `Name=${match}`}\n\n[Network]\nDHCP=ipv4\n`;
+}
+
+/** The initramfs hook that adds what a root on an iSCSI disk needs besides open-iscsi's own: the SCSI disk driver. */
+export const INITRAMFS_HOOK = `#!/bin/sh
+# Written by sanbook (rootfs): a root filesystem on an iSCSI LUN is a SCSI disk.
+case "$1" in prereqs) exit 0;; esac
+. /usr/share/initramfs-tools/hook-functions
+manual_add_modules sd_mod
+`;
+
+/** GRUB's configuration on the device: the kernel and initramfs of the root filesystem, by its UUID. */
+export function grubConfig(uuid: string, args: readonly string[]): string {
+  return [
+    '# Written by sanbook (rootfs): this disk boots itself (iPXE sanboot hands it to its MBR).',
+    'set timeout=1',
+    'insmod part_msdos',
+    'insmod ext2',
+    `search --no-floppy --fs-uuid --set=root ${uuid}`,
+    `linux /vmlinuz root=UUID=${uuid} ro ${args.join(' ')}`.trimEnd(),
+    'initrd /initrd.img',
+    '',
+  ].join('\n');
 }
 
 /** Write `content` to a file under the mounted root (made unreadable to others first, then given its mode). */
@@ -56,6 +80,15 @@ if ! printf '%s  %s\\n' ${sha256} "$t" | sha256sum -c --status 2>/dev/null; then
 fi
 debootstrap ${common} --unpack-tarball="$t" ${s.suite} "$mnt"
 `;
+}
+
+/** GRUB from the root filesystem's own grub-pc into the device's MBR, its grub.cfg, and the same arguments for update-grub. */
+function grub(uuid: string, args: readonly string[]): Command {
+  return concat([
+    sh`chroot "$mnt" grub-install --target=i386-pc --modules='part_msdos ext2' "$loop"\nmkdir -p "$mnt/boot/grub" "$mnt/etc/default/grub.d"\n`,
+    file('/boot/grub/grub.cfg', grubConfig(uuid, args), '644'),
+    file('/etc/default/grub.d/sanbook.cfg', `GRUB_CMDLINE_LINUX=${JSON.stringify(args.join(' '))}\nGRUB_TIMEOUT=1\n`, '644'),
+  ]);
 }
 
 /** Commands one after the other, as one script. */
@@ -112,9 +145,10 @@ mount "$part" "$mnt"
 # Read when the packages are installed: open-iscsi's postinst keeps an initiator name it finds, and the
 # kernel's initramfs is made with these settings the first time.
 mkdir -p "$mnt/etc/iscsi" "$mnt/etc/initramfs-tools/conf.d"
-${s.initiatorName !== null ? file('/etc/iscsi/initiatorname.iscsi', `InitiatorName=${s.initiatorName}\n`, '644') : raw('')}${file('/etc/initramfs-tools/conf.d/sanbook', `MODULES=${s.initramfsModules}\nRESUME=none\n`, '644')}${debootstrap(s)}${identity}mount --bind /dev "$mnt/dev"; mount -t proc proc "$mnt/proc"; mount -t sysfs sysfs "$mnt/sys"
-chroot "$mnt" systemctl enable systemd-networkd.service >/dev/null 2>&1
-${s.initiatorName !== null ? raw(`chroot "$mnt" lsinitramfs /initrd.img | grep -q 'iscsistart$' || { echo "the initramfs has no iscsistart: is open-iscsi in include?" >&2; exit 1; }\n`) : raw('')}kernel=$(basename "$(readlink -f "$mnt/vmlinuz")"); kernel=\${kernel#vmlinuz-}
+${s.initiatorName !== null ? file('/etc/iscsi/initiatorname.iscsi', `InitiatorName=${s.initiatorName}\n`, '644') : raw('')}${file('/etc/initramfs-tools/conf.d/sanbook', `MODULES=${s.initramfsModules}\nRESUME=none\n`, '644')}mkdir -p "$mnt/etc/initramfs-tools/hooks"
+${file('/etc/initramfs-tools/hooks/sanbook', INITRAMFS_HOOK, '755')}${debootstrap(s)}${identity}mount --bind /dev "$mnt/dev"; mount -t proc proc "$mnt/proc"; mount -t sysfs sysfs "$mnt/sys"
+chroot "$mnt" systemctl enable systemd-networkd.service
+${s.grubArgs !== null ? grub(s.uuid, s.grubArgs) : raw('')}${s.initiatorName !== null ? raw(`chroot "$mnt" lsinitramfs /initrd.img | grep -q 'iscsistart$' || { echo "the initramfs has no iscsistart: is open-iscsi in include?" >&2; exit 1; }\n`) : raw('')}kernel=$(basename "$(readlink -f "$mnt/vmlinuz")"); kernel=\${kernel#vmlinuz-}
 cp -L "$mnt/vmlinuz" "$state/vmlinuz.part" && mv "$state/vmlinuz.part" "$state/vmlinuz"
 cp -L "$mnt/initrd.img" "$state/initrd.img.part" && mv "$state/initrd.img.part" "$state/initrd.img"
 for m in sys proc dev; do umount "$mnt/$m"; done

@@ -16,11 +16,12 @@ const IFACE = '^[a-z][a-z0-9]{0,14}$';
 
 /**
  * What a client's root filesystem holds (debootstrap --include): a kernel and its initramfs tools, systemd, the
- * iSCSI initiator (its initramfs scripts log in to the root target), SSH. The lab's debootstrap tarball is made
+ * iSCSI initiator (its initramfs scripts log in to the root target), SSH, and GRUB (the volume boots itself when
+ * iPXE sanboots it: one build serves both boot modes). The lab's debootstrap tarball is made
  * with exactly these (lab/netboot.ts).
  */
 export const ROOT_PACKAGES: readonly string[] = [
-  'linux-image-amd64', 'systemd-sysv', 'udev', 'dbus', 'kmod', 'iproute2', 'netbase', 'openssh-server', 'open-iscsi', 'e2fsprogs',
+  'linux-image-amd64', 'systemd-sysv', 'udev', 'dbus', 'kmod', 'iproute2', 'netbase', 'openssh-server', 'open-iscsi', 'e2fsprogs', 'grub-pc',
 ];
 export const ROOT_SUITE = 'bookworm';
 export const ROOT_VARIANT = 'minbase';

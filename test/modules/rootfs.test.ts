@@ -15,7 +15,7 @@ import { Secret } from '../../lib/secret.ts';
 import {
   buildSpec, gatherCommand, parseRootfsGather, planRootfs, recipeChanges, recipeOf, rootfs, rootfsOutput, stateDir, type RootfsFacts, type RootfsParams,
 } from '../../modules/rootfs.ts';
-import { buildScript, networkUnit } from '../../modules/rootfs/script.ts';
+import { INITRAMFS_HOOK, buildScript, grubConfig, networkUnit } from '../../modules/rootfs/script.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 const TARBALL = 'the packages of a debootstrap tarball\n';
@@ -100,7 +100,10 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
   t.is(etc('etc/hostname'), 'dl1\n');
   t.is(etc('etc/fstab'), 'UUID=4276453b-86c3-4b73-a57c-086dd687320d\t/\text4\terrors=remount-ro\t0\t1\n');
   t.is(etc('etc/iscsi/initiatorname.iscsi'), 'InitiatorName=iqn.2024-12.tp2.b3:dl1\n');
-  t.is(etc('etc/initramfs-tools/conf.d/sanbook'), 'MODULES=most\nRESUME=none\n');
+  t.is(etc('etc/initramfs-tools/conf.d/sanbook'), 'MODULES=netboot\nRESUME=none\n');
+  t.is(etc('etc/initramfs-tools/hooks/sanbook'), INITRAMFS_HOOK);
+  t.is(statSync(join(mnt, 'etc/initramfs-tools/hooks/sanbook')).mode & 0o777, 0o755);
+  t.false(existsSync(join(mnt, 'boot/grub/grub.cfg')), 'no boot loader unless asked');
   t.is(etc('etc/systemd/network/10-sanbook-0.network'), networkUnit('eth0'));
   t.is(etc('etc/systemd/network/10-sanbook-1.network'), '[Match]\nMACAddress=52:54:00:5b:33:00\n\n[Network]\nDHCP=ipv4\n');
   t.is(etc('root/.ssh/authorized_keys'), 'ssh-ed25519 AAAAC3Nza lab\n');
@@ -114,6 +117,20 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
   t.like(marker, { state: 'built', kernel: '6.1.0-99-amd64' });
   t.false(JSON.stringify(marker).includes('fake-key'), 'the host key is in the marker');
   t.false(buildScript(buildSpec(p)).display.includes('fake-key'), 'the host key is in the shown command');
+});
+
+test("grub: the root filesystem's own GRUB in the device's MBR, a grub.cfg by UUID; refused without grub-pc in include", (t) => {
+  const s = sandbox(t);
+  const args = ['net.ifnames=0', 'iscsi_auto', 'ip=off'];
+  const p = params({ include: ['linux-image-amd64', 'open-iscsi', 'grub-pc'], grub: { kernelArgs: args } });
+  t.is(s.build(p).code, 0);
+  const mnt = join(stateDir(p.device, s.root), 'mnt');
+  t.true(s.calls().includes(`chroot ${mnt} grub-install --target=i386-pc --modules=part_msdos ext2 /dev/loop7`));
+  t.is(readFileSync(join(mnt, 'boot/grub/grub.cfg'), 'utf8'), grubConfig(p.uuid, args));
+  t.regex(grubConfig(p.uuid, args), /^linux \/vmlinuz root=UUID=4276453b-86c3-4b73-a57c-086dd687320d ro net\.ifnames=0 iscsi_auto ip=off$/m);
+  t.is(readFileSync(join(mnt, 'etc/default/grub.d/sanbook.cfg'), 'utf8'), 'GRUB_CMDLINE_LINUX="net.ifnames=0 iscsi_auto ip=off"\nGRUB_TIMEOUT=1\n');
+  t.deepEqual(recipeChanges(recipeOf(params()), recipeOf(p)), ['include', 'grub']);
+  t.throws(() => planRootfs(params({ grub: {} }), s.gather(params())), { message: /add grub-pc to include/ });
 });
 
 test('gather after the build: nothing to do; the exports are copied once', (t) => {
