@@ -111,7 +111,7 @@ export function buildScript(s: BuildSpec): Command {
       ? [
           sh`rm -f "$mnt"/etc/ssh/ssh_host_*\n`,
           file('/etc/ssh/ssh_host_ed25519_key', s.sshHostKey, '600'),
-          sh`ssh-keygen -y -f "$mnt/etc/ssh/ssh_host_ed25519_key" > "$mnt/etc/ssh/ssh_host_ed25519_key.pub"\n`,
+          sh`chroot "$mnt" ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > "$mnt/etc/ssh/ssh_host_ed25519_key.pub"\n`,
           sh`mkdir -p "$mnt/etc/ssh/sshd_config.d"\n`,
           file('/etc/ssh/sshd_config.d/sanbook-hostkey.conf', 'HostKey /etc/ssh/ssh_host_ed25519_key\n', '644'),
         ]

@@ -48,7 +48,6 @@ function sandbox(t: ExecutionContext) {
   tool('umount', 'eval "t=\\${$#}"; grep -vxF "$t" "$SANDBOX/mounts" > "$SANDBOX/mounts.new"; mv "$SANDBOX/mounts.new" "$SANDBOX/mounts"');
   tool('mountpoint', 'grep -qxF "$2" "$SANDBOX/mounts" 2>/dev/null');
   tool('wget', 'while [ "$1" != -O ]; do shift; done; printf "%s" "$TARBALL" > "$2"');
-  tool('ssh-keygen', 'echo "ssh-ed25519 AAAApublic root@dl1"');
   // debootstrap: fail when asked to, else lay out a kernel and an initramfs the way Debian's packages do.
   tool('debootstrap', `[ -z "$FAIL_DEBOOTSTRAP" ] || { echo "E: Couldn't install the kernel" >&2; exit 1; }
 for a; do [ -d "$a" ] && target=$a; done
@@ -56,7 +55,7 @@ mkdir -p "$target/boot" "$target/etc/ssh"
 printf kernel > "$target/boot/vmlinuz-6.1.0-99-amd64"; printf initramfs > "$target/boot/initrd.img-6.1.0-99-amd64"
 ln -s boot/vmlinuz-6.1.0-99-amd64 "$target/vmlinuz"; ln -s boot/initrd.img-6.1.0-99-amd64 "$target/initrd.img"
 touch "$target/etc/ssh/ssh_host_rsa_key"`);
-  tool('chroot', 'case "$2" in lsinitramfs) echo usr/sbin/iscsistart;; esac');
+  tool('chroot', 'case "$2" in lsinitramfs) echo usr/sbin/iscsistart;; ssh-keygen) echo "ssh-ed25519 AAAApublic root@dl1";; esac');
   tool('python3', '[ -z "$BUSY" ] || { echo "Device or resource busy"; exit 1; }');
   const replay = (name: string) => fixture(name);
   const blkid = { whole: replay('blkid/gpt'), fs: replay('blkid/ext4') };
@@ -109,6 +108,7 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
   t.is(etc('root/.ssh/authorized_keys'), 'ssh-ed25519 AAAAC3Nza lab\n');
   t.is(etc('etc/ssh/ssh_host_ed25519_key'), KEY);
   t.is(statSync(join(mnt, 'etc/ssh/ssh_host_ed25519_key')).mode & 0o777, 0o600);
+  t.is(etc('etc/ssh/ssh_host_ed25519_key.pub'), 'ssh-ed25519 AAAApublic root@dl1\n');
   t.false(existsSync(join(mnt, 'etc/ssh/ssh_host_rsa_key')), 'the keys the package made are gone');
   const state = stateDir(p.device, s.root);
   t.is(readFileSync(join(state, 'vmlinuz'), 'utf8'), 'kernel');
