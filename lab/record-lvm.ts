@@ -1,5 +1,6 @@
 /**
- * LVM's part of the recorded-output corpus, on sto1's spare disks d7..d9 (san.ts uses d1..d6): the reports the
+ * LVM's part of the recorded-output corpus, on sto1's disks d4..d6 (the boot lab's volume group is on d7..d10;
+ * the other phases' recordings on d4..d6 are done by the time this one runs): the reports the
  * lvm module's gather runs (pvs, vgs, lvs as JSON in bytes) with nothing, with an orphan PV, a VG and an LV, the
  * LV open and inactive, and blkid/lsblk of a PV. It starts and ends by removing what it made.
  */
@@ -8,7 +9,7 @@ import { LSBLK_COLUMNS, lvsCommand, pvsCommand, vgsCommand } from '../modules/lv
 import { pkgVersion, type Recorder } from './record-kit.ts';
 
 const diskId = (host: string, n: number): string => `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${host}-d${n}`;
-const LVM_DISKS = [7, 8, 9] as const;
+const LVM_DISKS = [4, 5, 6] as const;
 
 /** Remove the recording's VG and PV labels (and nothing else: only VG rec and the three disks). */
 export async function resetLvm(r: Recorder): Promise<void> {
@@ -18,7 +19,7 @@ for d in ${disks}; do wipefs -a -q "$d"; done; :`, 'reset the LVM disks');
 }
 
 export async function recordLvm(r: Recorder): Promise<void> {
-  const [d7, d8, d9] = [diskId(r.name, 7), diskId(r.name, 8), diskId(r.name, 9)];
+  const [da, db, dc] = [diskId(r.name, 4), diskId(r.name, 5), diskId(r.name, 6)];
   await r.install(['lvm2']);
   await resetLvm(r);
   const v = await pkgVersion(r, 'lvm2');
@@ -26,14 +27,14 @@ export async function recordLvm(r: Recorder): Promise<void> {
   await r.record('lvm/pvs-none.json', v, pvsCommand());
   await r.record('lvm/vgs-none.json', v, vgsCommand());
   await r.record('lvm/lvs-none.json', v, lvsCommand());
-  await r.must(sh`pvcreate -q -y ${d9}`, 'an orphan PV');
+  await r.must(sh`pvcreate -q -y ${dc}`, 'an orphan PV');
   await r.record('lvm/pvs-orphan.json', v, pvsCommand());
-  await r.record('blkid/lvm-pv.json', blkid, sh`blkid -p -o export ${d9}`);
-  await r.must(sh`vgcreate -q -y -s 4m rec ${d7} ${d8} && lvcreate -q -y -n root -l 100 rec && udevadm settle`, 'a VG with an LV');
+  await r.record('blkid/lvm-pv.json', blkid, sh`blkid -p -o export ${dc}`);
+  await r.must(sh`vgcreate -q -y -s 4m rec ${da} ${db} && lvcreate -q -y -n root -l 100 rec && udevadm settle`, 'a VG with an LV');
   await r.record('lvm/pvs-vg.json', v, pvsCommand());
   await r.record('lvm/vgs-vg.json', v, vgsCommand());
   await r.record('lvm/lvs-vg.json', v, lvsCommand());
-  await r.record('lsblk/lvm-pv-in-use.json', blkid, sh`lsblk -J -b -o ${LSBLK_COLUMNS} ${d7}`);
+  await r.record('lsblk/lvm-pv-in-use.json', blkid, sh`lsblk -J -b -o ${LSBLK_COLUMNS} ${da}`);
   // Open: a process holds the LV open (as a mount or a target would); it is the recording's own, ended by PID.
   await r.must(sh`sleep 60 < /dev/rec/root > /dev/null 2>&1 & echo $! > /run/sanbook-rec-open.pid`, 'hold the LV open');
   try {
@@ -43,7 +44,7 @@ export async function recordLvm(r: Recorder): Promise<void> {
   }
   await r.must(sh`lvchange -q -an rec/root`, 'deactivate the LV');
   await r.record('lvm/lvs-inactive.json', v, lvsCommand());
-  await r.must(sh`lvchange -q -ay rec/root && vgextend -q -y rec ${d9}`, 'grow the VG');
+  await r.must(sh`lvchange -q -ay rec/root && vgextend -q -y rec ${dc}`, 'grow the VG');
   await r.record('lvm/vgs-grown.json', v, vgsCommand());
   await resetLvm(r);
 }
