@@ -3,13 +3,14 @@
  *   npx tsx lab/record.ts [PHASE...]        the lab must be up (npm run lab -- up); default: every phase
  * Phases: basic (systemctl show, lsblk), mdadm, fs (blkid, parted), targetcli, initiator (iscsiadm, multipath,
  * a mount unit), tgt, firewalld, moosefs (mfscli), lvm (pvs/vgs/lvs: lab/record-lvm.ts); san (seed 000's finished network, after playbooks/san.ts on the
- * full lab: lab/record-san.ts). Each fixture names the tool version that printed it (see lab/record-kit.ts).
+ * full lab: lab/record-san.ts); boot (dl1's root volume, after playbooks/iscsi-boot.ts on the boot lab: lab/record-boot.ts). Each fixture names the tool version that printed it (see lab/record-kit.ts).
  */
 import { sh } from '../lib/command.ts';
 import { showCommand } from '../modules/service.ts';
 import { openLab } from './lab.ts';
 import { Recorder } from './record-kit.ts';
 import { LSBLK, recordFilesystems, recordFirewalld, recordInitiator, recordMdadm, recordMoosefs, recordTargets, recordTgt, resetInitiator, resetStorage } from './record-storage.ts';
+import { recordBoot } from './record-boot.ts';
 import { recordLvm } from './record-lvm.ts';
 import { recordSan } from './record-san.ts';
 import { storageAddresses } from './topology.ts';
@@ -17,7 +18,7 @@ import { sshTo } from './vm.ts';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld', 'moosefs', 'lvm', 'san'] as const;
+const PHASES = ['basic', 'mdadm', 'fs', 'targetcli', 'initiator', 'tgt', 'firewalld', 'moosefs', 'lvm', 'san', 'boot'] as const;
 type Phase = (typeof PHASES)[number];
 
 const asked = process.argv.slice(2);
@@ -27,8 +28,8 @@ for (const a of asked) {
     process.exit(1);
   }
 }
-// san needs another lab state (the playbook's network) than the others (blank hosts): only when asked.
-const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES.filter((p) => p !== 'san'));
+// san and boot need another lab state (a playbook's work) than the others (blank hosts): only when asked.
+const phases = new Set<Phase>(asked.length > 0 ? (asked as Phase[]) : PHASES.filter((p) => p !== 'san' && p !== 'boot'));
 
 const lab = await openLab(join(dirname(fileURLToPath(import.meta.url)), '..'));
 const vm = (name: string) => {
@@ -82,6 +83,7 @@ try {
   if (phases.has('firewalld')) await recordFirewalld(await on('master'));
   if (phases.has('moosefs')) await recordMoosefs(await on('master'));
   if (phases.has('lvm')) await recordLvm(await on('sto1'));
+  if (phases.has('boot')) await recordBoot(await on('sto1'), lab.vms.some((v) => v.spec.name === 'dl1') ? await on('dl1').catch(() => undefined) : undefined);
   if (phases.has('san')) await recordSan(await on('chunk1'), await on('master'), storageAddresses(vm('master').spec)[0] ?? '');
 } finally {
   await Promise.all([...opened.values()].map(async (r) => (await r.catch(() => undefined))?.conn.close()));

@@ -3,7 +3,7 @@
  * has the UUID the playbook gave it and lives on a SCSI disk of an iSCSI session to its target on its portal. It
  * plans nothing when so, and fails with a plain message naming what differs when not.
  */
-import { sh } from '../../lib/command.ts';
+import { sh, type Command } from '../../lib/command.ts';
 import { defineModule } from '../../lib/module.ts';
 import { SECTION_FUNCTION, sectionOf, splitSections } from '../../modules/blockdev.ts';
 
@@ -32,6 +32,34 @@ export function sessionOf(sysfsPath: string): string | null {
   return /\/(session\d+)\//.exec(sysfsPath)?.[1] ?? null;
 }
 
+/** The gather script: the root's source and UUID, its disk, the disk's sysfs path, and that session's target and portal. */
+export function verifyGatherCommand(): Command {
+  return sh`${SECTION_FUNCTION}
+sanbook_run root findmnt -n -o SOURCE,UUID /
+src=$(findmnt -n -o SOURCE /)
+disk=$(lsblk -n -d -o PKNAME "$src" 2>/dev/null); [ -n "$disk" ] || disk=\${src#/dev/}
+sanbook_run disk echo "$disk"
+sanbook_run sysfs readlink -f "/sys/class/block/$disk"
+s=$(readlink -f "/sys/class/block/$disk" | sed -n 's|.*/\\(session[0-9]*\\)/.*|\\1|p')
+if [ -n "$s" ]; then
+  sanbook_run target cat "/sys/class/iscsi_session/$s/targetname"
+  sanbook_run address sh -c 'cat /sys/class/iscsi_connection/connection"$1":*/persistent_address' sh "\${s#session}"
+fi
+:`;
+}
+
+export function parseVerifyGather(stdout: string, host: string): IscsiBootVerifyFacts {
+  const sections = splitSections(stdout);
+  const get = (tag: string) => sectionOf(sections, tag, 'iscsi_boot_verify');
+  const [source = '', uuid = ''] = get('root').stdout.trim().split(/\s+/);
+  const sysfsPath = get('sysfs').stdout.trim();
+  const opt = (tag: string) => {
+    const x = sections.find((y) => y.tag === tag);
+    return x && x.exitCode === 0 ? x.stdout.trim() : null;
+  };
+  return { host, source, uuid, disk: get('disk').stdout.trim(), sysfsPath, session: sessionOf(sysfsPath), targetName: opt('target'), address: opt('address') };
+}
+
 export function verifyProblems(p: IscsiBootVerifyParams, f: IscsiBootVerifyFacts): string[] {
   const problems: string[] = [];
   if (f.uuid !== p.uuid) problems.push(`the root filesystem (${f.source}) has UUID ${f.uuid || '(none)'}, not ${p.uuid}`);
@@ -57,28 +85,7 @@ export const iscsiBootVerify = defineModule<IscsiBootVerifyParams, IscsiBootVeri
     },
   },
   async gather(conn, _p, ctx) {
-    const r = await conn.exec(sh`${SECTION_FUNCTION}
-sanbook_run root findmnt -n -o SOURCE,UUID /
-src=$(findmnt -n -o SOURCE /)
-disk=$(lsblk -n -d -o PKNAME "$src" 2>/dev/null); [ -n "$disk" ] || disk=\${src#/dev/}
-sanbook_run disk echo "$disk"
-sanbook_run sysfs readlink -f "/sys/class/block/$disk"
-s=$(readlink -f "/sys/class/block/$disk" | sed -n 's|.*/\\(session[0-9]*\\)/.*|\\1|p')
-if [ -n "$s" ]; then
-  sanbook_run target cat "/sys/class/iscsi_session/$s/targetname"
-  sanbook_run address sh -c 'cat /sys/class/iscsi_connection/connection"$1":*/persistent_address' sh "\${s#session}"
-fi
-:`);
-    const sections = splitSections(r.stdout);
-    const get = (tag: string) => sectionOf(sections, tag, 'iscsi_boot_verify');
-    const [source = '', uuid = ''] = get('root').stdout.trim().split(/\s+/);
-    const sysfsPath = get('sysfs').stdout.trim();
-    const session = sessionOf(sysfsPath);
-    const opt = (tag: string) => {
-      const s = sections.find((x) => x.tag === tag);
-      return s && s.exitCode === 0 ? s.stdout.trim() : null;
-    };
-    return { host: ctx.host, source, uuid, disk: get('disk').stdout.trim(), sysfsPath, session, targetName: opt('target'), address: opt('address') };
+    return parseVerifyGather((await conn.exec(verifyGatherCommand())).stdout, ctx.host);
   },
   plan(p, f) {
     const problems = verifyProblems(p, f);
