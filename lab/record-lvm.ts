@@ -27,6 +27,7 @@ export async function recordLvm(r: Recorder): Promise<void> {
   await r.record('lvm/pvs-none.json', v, pvsCommand());
   await r.record('lvm/vgs-none.json', v, vgsCommand());
   await r.record('lvm/lvs-none.json', v, lvsCommand());
+  await r.record('lsblk/lvm-blank-disk.json', blkid, sh`lsblk -J -b -o ${LSBLK_COLUMNS} ${dc}`);
   await r.must(sh`pvcreate -q -y ${dc}`, 'an orphan PV');
   await r.record('lvm/pvs-orphan.json', v, pvsCommand());
   await r.record('blkid/lvm-pv.json', blkid, sh`blkid -p -o export ${dc}`);
