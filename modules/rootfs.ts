@@ -76,7 +76,7 @@ export interface RootfsOutput {
   built: boolean;
 }
 
-const TOOLS = ['debootstrap', 'sfdisk', 'losetup', 'mkfs.ext4', 'wipefs', 'chroot', 'sha256sum', 'python3', 'wget'];
+const TOOLS = ['debootstrap', 'parted', 'losetup', 'mkfs.ext4', 'wipefs', 'chroot', 'sha256sum', 'python3', 'wget'];
 const BUILD_MS = 3 * 3600_000;
 
 /** Where the module keeps what it built, on the host (a test points it elsewhere). */
@@ -199,7 +199,7 @@ export function planRootfs(p: RootfsParams, f: RootfsFacts): Change[] {
   const dir = stateDir(p.device);
   if (p.grub && !(p.include ?? []).includes('grub-pc')) raise("grub needs the root filesystem's own GRUB: add grub-pc to include");
   if (stale) {
-    if (f.missingTools.length > 0) raise(`building a root filesystem needs ${f.missingTools.join(', ')} on this host: install them first (packages debootstrap, fdisk, e2fsprogs, python3, wget)`);
+    if (f.missingTools.length > 0) raise(`building a root filesystem needs ${f.missingTools.join(', ')} on this host: install them first (packages debootstrap, parted, e2fsprogs, python3, wget)`);
     if (f.busy !== null) raise(`${p.device} is in use (${f.busy}: mounted, held by a map, or exported by an iSCSI target): it cannot be built while a client may boot from it. Remove its LUN or stop the client first`);
     changes.push({
       summary: `build a Debian ${p.suite} root filesystem for ${p.hostname} on ${p.device} (${stale.why})`,

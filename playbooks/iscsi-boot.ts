@@ -82,7 +82,7 @@ function serverPlay(servers: readonly string[], clients: readonly BootClient[]):
     name: 'boot servers: root volumes, TFTP, iSCSI targets',
     hosts: servers.join(':'),
     tasks: [
-      pkg.task('boot server packages', { name: ['lvm2', 'debootstrap', 'tftpd-hpa', 'targetcli-fb', 'python3'] }) as Task,
+      pkg.task('boot server packages', { name: ['lvm2', 'debootstrap', 'parted', 'tftpd-hpa', 'targetcli-fb', 'python3'] }) as Task,
       lvm.task('volume group of the root volumes', (ctx) => {
         const s = server(ctx);
         return { vg: s.vg, pvs: [...s.pvs], lvs: mine(ctx).map((c) => ({ name: lvName(c.host), size: c.rootSize })) };

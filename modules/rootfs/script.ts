@@ -1,6 +1,6 @@
 /**
  * rootfs, the build: one script that makes a whole disk image on the device (an msdos label, one partition from
- * 1 MiB, ext4 with a given UUID and label), debootstraps Debian into it, writes the machine's identity, keeps a
+ * 1 MiB to the end (parted), ext4 with a given UUID and label), debootstraps Debian into it, writes the machine's identity, keeps a
  * copy of its kernel and initramfs on the host, and records what it built. Every step that can fail is checked
  * (set -e); a trap unmounts and detaches whatever the script set up, so a failed build leaves no mount and no
  * loop device behind, and its marker says "building": the next run rebuilds without asking for force.
@@ -8,7 +8,7 @@
 import { raw, sh, type Command } from '../../lib/command.ts';
 import type { Secret } from '../../lib/secret.ts';
 
-/** Where partition 1 starts (bytes): sector 2048, as fdisk and sfdisk place it. */
+/** Where partition 1 starts (bytes): 1 MiB, where parted puts it. */
 export const PARTITION_OFFSET = 1024 * 1024;
 
 export interface BuildSpec {
@@ -135,8 +135,10 @@ trap 'exit 130' INT TERM HUP
 printf '%s\\n' ${s.markerBuilding} > "$state/marker.json"
 rm -f "$state/vmlinuz" "$state/initrd.img"
 wipefs -a -q "$dev"
-printf 'label: dos\\nstart=2048, type=83, bootable\\n' | sfdisk -q --wipe always --wipe-partitions always "$dev"
+# The label is written through the loop device: parted on a device-mapper device (an LV) would add partition
+# maps that hold it, and an iSCSI target could not open it afterwards.
 loop=$(losetup -f --show -P "$dev")
+parted -s -a optimal "$loop" mklabel msdos mkpart primary ext4 1MiB 100% set 1 boot on
 part="\${loop}p1"
 i=0
 while ! test -b "$part"; do i=$((i + 1)); [ $i -le 100 ] || { echo "$part did not appear after losetup -P" >&2; exit 1; }; sleep 0.1; done

@@ -42,7 +42,7 @@ function sandbox(t: ExecutionContext) {
     chmodSync(join(bin, name), 0o755);
   };
   for (const name of ['wipefs', 'mkfs.ext4', 'sync']) tool(name, ':');
-  tool('sfdisk', 'cat > "$SANDBOX/sfdisk.in"');
+  tool('parted', ':');
   tool('losetup', '[ "$1" = -f ] && echo /dev/loop7; :');
   tool('mount', 'eval "t=\\${$#}"; echo "$t" >> "$SANDBOX/mounts"');
   tool('umount', 'eval "t=\\${$#}"; grep -vxF "$t" "$SANDBOX/mounts" > "$SANDBOX/mounts.new"; mv "$SANDBOX/mounts.new" "$SANDBOX/mounts"');
@@ -89,8 +89,7 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
   const calls = s.calls();
   const mnt = join(stateDir(p.device, s.root), 'mnt');
   const first = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
-  t.deepEqual(calls.slice(0, 4), ['wipefs -a -q /dev/boot/dl1-root', 'sfdisk -q --wipe always --wipe-partitions always /dev/boot/dl1-root', 'losetup -f --show -P /dev/boot/dl1-root', 'mkfs.ext4 -q -F -U 4276453b-86c3-4b73-a57c-086dd687320d -L other /dev/loop7p1']);
-  t.is(readFileSync(join(s.dir, 'sfdisk.in'), 'utf8'), 'label: dos\nstart=2048, type=83, bootable\n');
+  t.deepEqual(calls.slice(0, 4), ['wipefs -a -q /dev/boot/dl1-root', 'losetup -f --show -P /dev/boot/dl1-root', 'parted -s -a optimal /dev/loop7 mklabel msdos mkpart primary ext4 1MiB 100% set 1 boot on', 'mkfs.ext4 -q -F -U 4276453b-86c3-4b73-a57c-086dd687320d -L other /dev/loop7p1']);
   t.true(calls.includes(`debootstrap --variant=minbase --include=linux-image-amd64,open-iscsi --unpack-tarball=${s.root}/debootstrap-cache/${p.source && 'sha256' in p.source ? p.source.sha256 : ''}.tgz bookworm ${mnt}`));
   t.true(first('wget') < first('debootstrap'));
   t.true(first('losetup -d /dev/loop7') > first('umount'));
