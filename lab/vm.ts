@@ -144,7 +144,9 @@ export function qemuArgs(rt: VmRuntime, accel: Accel, paths: LabPaths, repoPort:
   // iPXE's net0/net1/net2 and Linux's eth0/eth1/eth2 are the same NICs.
   const boot = vm.diskless ? `,tftp=${join(rt.dir, 'tftp')},bootfile=boot.ipxe` : '';
   args.push('-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${rt.sshPort}-:22,${repo}${boot}`);
-  const nic = (i: number) => (vm.diskless ? `,addr=0x${(3 + i).toString(16)},${i === 0 ? 'bootindex=0,romfile=pxe-virtio.rom' : 'romfile='}` : '');
+  // NIC0 keeps QEMU's own ROM for it (iPXE, from ipxe-qemu): naming the file (romfile=pxe-virtio.rom or even the
+  // default efi-virtio.rom) left the firmware with no network boot device on this QEMU 7.2.
+  const nic = (i: number) => (vm.diskless ? `,addr=0x${(3 + i).toString(16)},${i === 0 ? 'bootindex=0' : 'romfile='}` : '');
   args.push('-device', `virtio-net-pci,netdev=mgmt,mac=${macOf(vm, 0)}${nic(0)}`);
   STORAGE_NETWORKS.forEach((n, i) => {
     args.push('-netdev', `tap,id=${n.bridge},ifname=${tapName(vm, n.bridge)},script=no,downscript=no`);
