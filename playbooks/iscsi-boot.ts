@@ -88,9 +88,12 @@ function serverPlay(servers: readonly string[], clients: readonly BootClient[]):
         return { vg: s.vg, pvs: [...s.pvs], lvs: mine(ctx).map((c) => ({ name: lvName(c.host), size: c.rootSize })) };
       }) as Task,
       ...roots,
+      // --permissive: tftpd-hpa serves only world-readable files unless told so; the boot entries, which hold the
+      // CHAP secret, are tftp's alone (0400). TFTP has no authentication: whoever reaches the boot network can
+      // fetch an entry, which is why classic mode's secret is only as private as that network (sanboot's too).
       setting.task('TFTP on the boot network', (ctx) => ({
         path: '/etc/default/tftpd-hpa', separator: '=',
-        settings: { TFTP_USERNAME: '"tftp"', TFTP_DIRECTORY: `"${server(ctx).tftpRoot}"`, TFTP_ADDRESS: `"${server(ctx).tftpAddress}:69"`, TFTP_OPTIONS: '"--secure"' },
+        settings: { TFTP_USERNAME: '"tftp"', TFTP_DIRECTORY: `"${server(ctx).tftpRoot}"`, TFTP_ADDRESS: `"${server(ctx).tftpAddress}:69"`, TFTP_OPTIONS: '"--secure --permissive"' },
       }), { notify: 'restart tftpd-hpa' }) as Task,
       service.task('tftpd-hpa running', { name: 'tftpd-hpa', state: 'started', enabled: true }) as Task,
       file.task('boot entries directory', (ctx) => ({ path: `${server(ctx).tftpRoot}/sanbook`, state: 'directory', mode: '0755' })) as Task,
