@@ -91,7 +91,8 @@ export function stateDir(device: string, root = STATE_ROOT): string {
 export function recipeOf(p: RootfsParams): Recipe {
   const source = 'mirror' in p.source ? { mirror: p.source.mirror } : { tarballSha256: p.source.sha256 };
   return {
-    layout: 'msdos-1-ext4/1',
+    // The build's own version: a volume built by an earlier script (grub.cfg without a menu entry) is rebuilt.
+    layout: 'msdos-1-ext4/2',
     suite: p.suite, variant: p.variant ?? 'minbase', include: [...(p.include ?? [])].sort(), source,
     hostname: p.hostname, uuid: p.uuid, label: p.label ?? 'root', initiatorName: p.initiatorName ?? null,
     initramfsModules: p.initramfsModules ?? 'netboot', grub: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [],

@@ -51,14 +51,18 @@ manual_add_modules sd_mod
 
 /** GRUB's configuration on the device: the kernel and initramfs of the root filesystem, by its UUID. */
 export function grubConfig(uuid: string, args: readonly string[]): string {
+  // A menu entry, not bare commands: a grub.cfg that only loads the kernel leaves GRUB at its prompt (seen on the lab).
   return [
     '# Written by sanbook (rootfs): this disk boots itself (iPXE sanboot hands it to its MBR).',
+    'set default=0',
     'set timeout=1',
-    'insmod part_msdos',
-    'insmod ext2',
-    `search --no-floppy --fs-uuid --set=root ${uuid}`,
-    `linux /vmlinuz root=UUID=${uuid} ro ${args.join(' ')}`.trimEnd(),
-    'initrd /initrd.img',
+    "menuentry 'Debian (root on iSCSI)' {",
+    '  insmod part_msdos',
+    '  insmod ext2',
+    `  search --no-floppy --fs-uuid --set=root ${uuid}`,
+    `  linux /vmlinuz root=UUID=${uuid} ro ${args.join(' ')}`.trimEnd(),
+    '  initrd /initrd.img',
+    '}',
     '',
   ].join('\n');
 }

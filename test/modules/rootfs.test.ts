@@ -126,7 +126,8 @@ test("grub: the root filesystem's own GRUB in the device's MBR, a grub.cfg by UU
   const mnt = join(stateDir(p.device, s.root), 'mnt');
   t.true(s.calls().includes(`chroot ${mnt} grub-install --target=i386-pc --modules=part_msdos ext2 /dev/loop7`));
   t.is(readFileSync(join(mnt, 'boot/grub/grub.cfg'), 'utf8'), grubConfig(p.uuid, args));
-  t.regex(grubConfig(p.uuid, args), /^linux \/vmlinuz root=UUID=4276453b-86c3-4b73-a57c-086dd687320d ro net\.ifnames=0 iscsi_auto ip=off$/m);
+  t.regex(grubConfig(p.uuid, args), /^menuentry '[^']+' \{\n(  .*\n)*  linux \/vmlinuz root=UUID=4276453b-86c3-4b73-a57c-086dd687320d ro net\.ifnames=0 iscsi_auto ip=off\n  initrd \/initrd\.img\n\}$/m);
+  t.regex(grubConfig(p.uuid, args), /^set default=0$/m);
   t.is(readFileSync(join(mnt, 'etc/default/grub.d/sanbook.cfg'), 'utf8'), 'GRUB_CMDLINE_LINUX="net.ifnames=0 iscsi_auto ip=off"\nGRUB_TIMEOUT=1\n');
   t.deepEqual(recipeChanges(recipeOf(params()), recipeOf(p)), ['include', 'grub']);
   t.throws(() => planRootfs(params({ grub: {} }), s.gather(params())), { message: /add grub-pc to include/ });
