@@ -129,7 +129,7 @@ test.serial('a wrong CHAP secret on the target: the boot fails with the refusal;
 
 test.serial('sanboot: only the boot entry changes; dl1 boots from the volume\'s GRUB with the target in the iBFT', async (t) => {
   const text = await readFile(lab.inventoryFile, 'utf8');
-  const sanboot = join(dirname(lab.inventoryFile), 'lab-sanboot.yaml');
+  const sanboot = join(lab.paths.root, 'lab-sanboot.yaml'); // .lab/: removed with the lab
   await writeFile(sanboot, text.replace(`          iscsi_boot:\n            server: ${SERVER}\n`, `          iscsi_boot:\n            server: ${SERVER}\n            mode: sanboot\n`));
   const inv = await loadInventory(sanboot);
   const r = await runBook(iscsiBoot.build(inv), inv);
