@@ -4,13 +4,11 @@
  * runs with a message naming the host and the field; the boot entry it renders in both modes.
  */
 import test from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { HostContexts } from '../../lib/context.ts';
 import { loadInventory, limitHosts, type Inventory } from '../../lib/inventory.ts';
 import type { Playbook } from '../../lib/playbook.ts';
 import { preflight } from '../../lib/preflight.ts';
+import { inventoryWith } from '../helpers/inventory-file.ts';
 import { Secret } from '../../lib/secret.ts';
 import { renderTemplate } from '../../lib/template.ts';
 import { bootClients, entryName, iscsiBoot, rootUuid } from '../../playbooks/iscsi-boot.ts';
@@ -69,14 +67,6 @@ test('the boot entry: the classic ISCSI_* parameters, or iPXE sanboot; the secre
     t.false(r.display.includes('entry-secret-1'));
   }
 });
-
-async function inventoryWith(t: { teardown(f: () => Promise<void>): void }, yaml: string): Promise<Inventory> {
-  const dir = await mkdtemp(join(tmpdir(), 'sanbook-boot-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'inv.yaml');
-  await writeFile(file, yaml);
-  return loadInventory(file);
-}
 
 const GOOD = `all:
   hosts:

@@ -5,14 +5,12 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HostContexts } from '../../lib/context.ts';
 import { loadInventory, limitHosts, type Inventory } from '../../lib/inventory.ts';
 import type { Playbook } from '../../lib/playbook.ts';
 import { preflight } from '../../lib/preflight.ts';
+import { inventoryWith } from '../helpers/inventory-file.ts';
 import { exportsOf, san } from '../../playbooks/san.ts';
 
 const run = promisify(execFile);
@@ -39,14 +37,6 @@ test('tp2.yaml: the seed network, typed; every export computed from it', async (
   t.is(new Set(all.map((e) => e.wwid)).size, 6, 'every LUN has its own WWID');
   for (const e of all) t.regex(e.wwid, /^36001405[0-9a-f]{25}$/);
 });
-
-async function inventoryWith(t: { teardown(f: () => Promise<void>): void }, yaml: string): Promise<Inventory> {
-  const dir = await mkdtemp(join(tmpdir(), 'sanbook-san-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'inv.yaml');
-  await writeFile(file, yaml);
-  return loadInventory(file);
-}
 
 const GOOD = `all:
   vars: { san_chap_secret: !secret abcdefghijkl12 }
