@@ -19,7 +19,7 @@ import { cmd, sh, type Command } from '../lib/command.ts';
 import { defineModule, exec, type Change } from '../lib/module.ts';
 import type { Secret } from '../lib/secret.ts';
 import { SECTION_FUNCTION, describeSignature, parseBlkid, sectionOf, splitSections, type Signature } from './blockdev.ts';
-import { PARTITION_OFFSET, buildScript, type BuildSpec } from './rootfs/script.ts';
+import { PARTITION_OFFSET, buildScript, type BuildSpec, type StaticAddress } from './rootfs/script.ts';
 
 export interface RootfsParams {
   device: string;
@@ -34,6 +34,7 @@ export interface RootfsParams {
   initramfsModules?: 'most' | 'netboot' | 'dep' | 'list';
   grub?: { kernelArgs?: string[] };
   dhcp?: string[];
+  addresses?: StaticAddress[];
   authorizedKeys?: string[];
   sshHostKey?: Secret;
   exportDir?: string;
@@ -95,8 +96,8 @@ export function recipeOf(p: RootfsParams): Recipe {
     layout: 'msdos-1-ext4/2',
     suite: p.suite, variant: p.variant ?? 'minbase', include: [...(p.include ?? [])].sort(), source,
     hostname: p.hostname, uuid: p.uuid, label: p.label ?? 'root', initiatorName: p.initiatorName ?? null,
-    initramfsModules: p.initramfsModules ?? 'netboot', grub: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [],
-    sshHostKey: p.sshHostKey ? createHash('sha256').update(p.sshHostKey.reveal()).digest('hex') : null,
+    initramfsModules: p.initramfsModules ?? 'netboot', grub: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], addresses: p.addresses ?? [],
+    authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ? createHash('sha256').update(p.sshHostKey.reveal()).digest('hex') : null,
   };
 }
 
@@ -172,7 +173,7 @@ export function buildSpec(p: RootfsParams, root = STATE_ROOT): BuildSpec {
   return {
     device: p.device, stateDir: stateDir(p.device, root), suite: p.suite, variant: p.variant ?? 'minbase', include: p.include ?? [],
     source: p.source, uuid: p.uuid, label: p.label ?? 'root', hostname: p.hostname, initiatorName: p.initiatorName ?? null,
-    initramfsModules: p.initramfsModules ?? 'netboot', grubArgs: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ?? null,
+    initramfsModules: p.initramfsModules ?? 'netboot', grubArgs: p.grub ? (p.grub.kernelArgs ?? []) : null, dhcp: p.dhcp ?? [], addresses: p.addresses ?? [], authorizedKeys: p.authorizedKeys ?? [], sshHostKey: p.sshHostKey ?? null,
     markerBuilding: marker('building', null), markerBuilt: marker('built', '@KERNEL@'),
   };
 }
@@ -199,6 +200,8 @@ export function planRootfs(p: RootfsParams, f: RootfsFacts): Change[] {
   const changes: Change[] = [];
   const dir = stateDir(p.device);
   if (p.grub && !(p.include ?? []).includes('grub-pc')) raise("grub needs the root filesystem's own GRUB: add grub-pc to include");
+  const both = (p.addresses ?? []).map((a) => a.interface.toLowerCase()).filter((i) => (p.dhcp ?? []).some((d) => d.toLowerCase() === i));
+  if (both.length > 0) raise(`${both.join(', ')} is in both dhcp and addresses: an interface is configured one way`);
   if (stale) {
     if (f.missingTools.length > 0) raise(`building a root filesystem needs ${f.missingTools.join(', ')} on this host: install them first (packages debootstrap, parted, e2fsprogs, python3, wget)`);
     if (f.busy !== null) raise(`${p.device} is in use (${f.busy}: mounted, held by a map, or exported by an iSCSI target): it cannot be built while a client may boot from it. Remove its LUN or stop the client first`);
@@ -235,6 +238,7 @@ export function rootfsOutput(p: RootfsParams, f: RootfsFacts): RootfsOutput {
 }
 
 const PKG = '^[a-z0-9][a-z0-9+.-]+$';
+const IFACE = '^([a-z][a-z0-9]{0,14}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5})$';
 const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 export const rootfs = defineModule<RootfsParams, RootfsFacts, RootfsOutput>({
@@ -284,10 +288,22 @@ export const rootfs = defineModule<RootfsParams, RootfsFacts, RootfsOutput>({
       },
       grub: {
         type: 'object', additionalProperties: false,
-        properties: { kernelArgs: { type: 'array', items: { type: 'string', pattern: '^[^\\s"]+$' }, description: 'Kernel arguments after root=UUID=... ro (iSCSI from the firmware: iscsi_auto ip=off).' } },
+        properties: { kernelArgs: { type: 'array', items: { type: 'string', pattern: '^[^\\s"]+$' }, description: 'Kernel arguments after root=UUID=... ro (iSCSI from the firmware: iscsi_auto, and ip= for the boot NIC).' } },
         description: "GRUB in the device's MBR (the root filesystem's own grub-pc: include it), so the device boots itself when iPXE sanboots it.",
       },
-      dhcp: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^([a-z][a-z0-9]{0,14}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5})$' }, description: 'Interfaces (names, or MAC addresses) that systemd-networkd configures by DHCP. Leave the boot NIC out: the initramfs configured it, and networkd would flush its address under the root filesystem.' },
+      dhcp: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: IFACE }, description: 'Interfaces (names, or MAC addresses) that systemd-networkd configures by DHCP. Leave the boot NIC out (give it to addresses): the initramfs configured it, and networkd would flush its address under the root filesystem.' },
+      addresses: {
+        type: 'array',
+        items: {
+          type: 'object', additionalProperties: false, required: ['interface', 'address'],
+          properties: {
+            interface: { type: 'string', pattern: IFACE, description: 'Its name, or its MAC address.' },
+            address: { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$', description: 'IPv4 address/prefix.' },
+            gateway: { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$', description: 'IPv4 default gateway on this link.' },
+          },
+        },
+        description: "Interfaces with a fixed address that systemd-networkd keeps from the moment it starts (KeepConfiguration=yes): the boot NIC of a root on iSCSI, whose address the initramfs set (ip=, or the iBFT) and which must never go away under the root filesystem.",
+      },
       authorizedKeys: { type: 'array', items: { type: 'string', pattern: '^(ssh|ecdsa|sk)-[^\\n]+$' }, description: "root's authorized_keys." },
       sshHostKey: { secret: true, description: 'An OpenSSH ed25519 private key: the only host key of the client (so its known_hosts line is known before it boots). Default: the keys the openssh-server package made.' },
       exportDir: { type: 'string', pattern: '^/[^\\s]*$', description: 'A directory the kernel (vmlinuz) and initramfs (initrd.img) are copied to: a TFTP or HTTP root the boot entry loads them from.' },

@@ -21,10 +21,10 @@ import { UserError } from '../lib/errors.ts';
 import { file, lvm, pkg, rootfs, service, setting, targetcli, template } from '../modules/index.ts';
 import { iscsiBootVerify } from './iscsi-boot/verify.ts';
 import {
-  BOOT_VARS_SCHEMA, ROOT_PACKAGES, ROOT_SUITE, ROOT_VARIANT, bootClient, bootServer, netmask, rootUuid, type BootClient, type BootServer,
+  BOOT_VARS_SCHEMA, ROOT_PACKAGES, ROOT_SUITE, ROOT_VARIANT, bootClient, bootServer, ipArgument, rootUuid, type BootClient, type BootServer,
 } from './iscsi-boot/vars.ts';
 
-export { BOOT_VARS_SCHEMA, ROOT_PACKAGES, bootClient, bootServer, rootUuid, type BootClient, type BootServer } from './iscsi-boot/vars.ts';
+export { BOOT_VARS_SCHEMA, ROOT_PACKAGES, bootClient, bootServer, ipArgument, rootUuid, type BootClient, type BootServer } from './iscsi-boot/vars.ts';
 
 /** Where a client's files are, under the TFTP root: its kernel and initramfs, and its boot entry. */
 export const clientDir = (client: string): string => `sanbook/${client}`;
@@ -58,10 +58,11 @@ function serverPlay(servers: readonly string[], clients: readonly BootClient[]):
       return {
         device: `/dev/${s.vg}/${lvName(c.host)}`, suite: ROOT_SUITE, variant: ROOT_VARIANT, include: [...ROOT_PACKAGES], source: s.source,
         hostname: c.host, uuid: rootUuid(c.server, c.host), initiatorName: c.initiator, dhcp: [...c.dhcp], authorizedKeys: [...c.authorizedKeys],
+        // The boot NIC by its MAC: networkd keeps its address from the moment it starts (the root is behind it).
+        addresses: [{ interface: c.bootMac, address: `${c.bootAddress}/${c.bootPrefix}` }],
         ...(c.sshHostKey ? { sshHostKey: c.sshHostKey } : {}), exportDir: `${s.tftpRoot}/${clientDir(c.host)}`,
-        // sanboot: GRUB on the volume boots the kernel, whose initramfs logs in with what iPXE left in the iBFT
-        // (the boot NIC's address too: ip=off keeps ipconfig off it).
-        grub: { kernelArgs: ['net.ifnames=0', 'iscsi_auto', 'ip=off', ...kernelArgs(ctx, c)] },
+        // sanboot: GRUB on the volume boots the kernel, whose initramfs logs in with what iPXE left in the iBFT.
+        grub: { kernelArgs: ['net.ifnames=0', 'iscsi_auto', ipArgument(c), ...kernelArgs(ctx, c)] },
       };
     }, onServer(c)) as Task,
   );
@@ -72,8 +73,7 @@ function serverPlay(servers: readonly string[], clients: readonly BootClient[]):
         path: `${s.tftpRoot}/${entryName(c.bootMac)}`, template: 'ipxe-boot.ipxe.hbs', owner: 'tftp', group: 'root', mode: '0400',
         vars: {
           client: c.host, sanboot: c.mode === 'sanboot', initiator: c.initiator, target: c.target, portal: c.portal, chapUser: c.chapUser, chapSecret: c.chapSecret,
-          tftpAddress: s.tftpAddress, dir: clientDir(c.host), uuid: rootUuid(c.server, c.host), bootAddress: c.bootAddress, gateway: '',
-          netmask: netmask(c.bootPrefix), bootInterface: c.bootInterface, kernelArgs: kernelArgs(ctx, c),
+          tftpAddress: s.tftpAddress, dir: clientDir(c.host), uuid: rootUuid(c.server, c.host), ip: ipArgument(c), kernelArgs: kernelArgs(ctx, c),
         },
       };
     }, onServer(c)) as Task,

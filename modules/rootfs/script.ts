@@ -27,6 +27,8 @@ export interface BuildSpec {
   /** GRUB in the device's MBR, booting the kernel with these arguments (null: no boot loader on the device). */
   readonly grubArgs: readonly string[] | null;
   readonly dhcp: readonly string[];
+  /** Interfaces with a fixed address, kept by systemd-networkd from the moment it starts (the boot NIC). */
+  readonly addresses: readonly StaticAddress[];
   readonly authorizedKeys: readonly string[];
   readonly sshHostKey: Secret | null;
   /** The marker's two states, as JSON lines: written first ("building") and last ("built", KERNEL replaced). */
@@ -34,11 +36,44 @@ export interface BuildSpec {
   readonly markerBuilt: string;
 }
 
+/** An interface (its name, or its MAC address) with a fixed IPv4 address (CIDR), and a gateway if any. */
+export interface StaticAddress {
+  readonly interface: string;
+  readonly address: string;
+  readonly gateway?: string;
+}
+
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+const matchOf = (iface: string): string => (MAC.test(iface) ? `MACAddress=${iface.toLowerCase()}` : `Name=${iface}`);
 
 /** A systemd-networkd unit that runs DHCP on one interface (by name, or by MAC address). */
 export function networkUnit(match: string): string {
-  return `[Match]\n${MAC.test(match) ? `MACAddress=${match.toLowerCase()}` : `Name=${match}`}\n\n[Network]\nDHCP=ipv4\n`;
+  return `[Match]\n${matchOf(match)}\n\n[Network]\nDHCP=ipv4\n`;
+}
+
+/**
+ * A systemd-networkd unit for an interface with a fixed address, which networkd must never take down: the one the
+ * root filesystem is reached through. Without it, a link networkd manages by another unit loses the address the
+ * initramfs gave it when networkd starts (seen on the lab: `ip=off` on the kernel command line makes
+ * systemd-network-generator write a unit for every link with DHCP=no, and networkd flushed the boot NIC's address
+ * under the root; its I/O timed out and the session died). KeepConfiguration=yes keeps what is there when networkd
+ * starts and when it stops; this unit's name sorts before the generated ones (70-*, 71-default), so it wins.
+ */
+export function staticNetworkUnit(a: StaticAddress): string {
+  return [
+    '# Written by sanbook (rootfs): the root filesystem is reached through this link.',
+    '[Match]',
+    matchOf(a.interface),
+    '',
+    '[Network]',
+    `Address=${a.address}`,
+    ...(a.gateway !== undefined ? [`Gateway=${a.gateway}`] : []),
+    'KeepConfiguration=yes',
+    'LinkLocalAddressing=no',
+    'IPv6AcceptRA=no',
+    '',
+  ].join('\n');
 }
 
 /** The initramfs hook that adds what a root on an iSCSI disk needs besides open-iscsi's own: the SCSI disk driver. */
@@ -107,6 +142,7 @@ export function buildScript(s: BuildSpec): Command {
     file('/etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${s.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, '644'),
     file('/etc/fstab', `UUID=${s.uuid}\t/\text4\terrors=remount-ro\t0\t1\n`, '644'),
     sh`mkdir -p "$mnt/etc/systemd/network"\n`,
+    ...s.addresses.map((a, i) => file(`/etc/systemd/network/05-sanbook-static-${i}.network`, staticNetworkUnit(a), '644')),
     ...s.dhcp.map((m, i) => file(`/etc/systemd/network/10-sanbook-${i}.network`, networkUnit(m), '644')),
     ...(s.authorizedKeys.length > 0
       ? [sh`mkdir -p -m 700 "$mnt/root/.ssh"\n`, file('/root/.ssh/authorized_keys', `${s.authorizedKeys.join('\n')}\n`, '600')]

@@ -151,3 +151,13 @@ export function netmask(prefix: number): string {
   const n = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
+
+/**
+ * The kernel's ip= for the client's boot NIC (static, no autoconfiguration), in both modes: the initramfs configures
+ * the NIC with it (classic mode; in sanboot the iBFT has done so already, with the same address), and
+ * systemd-network-generator turns it into a unit for that NIC alone. Not `ip=off`: the generator makes that a
+ * unit for every link, with DHCP=no, and networkd flushed the boot NIC's address under the root (seen on the lab).
+ */
+export function ipArgument(c: BootClient): string {
+  return `ip=${c.bootAddress}:::${netmask(c.bootPrefix)}:${c.host}:${c.bootInterface}:off`;
+}

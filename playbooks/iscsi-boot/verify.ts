@@ -1,6 +1,7 @@
 /**
  * The verify play of playbooks/iscsi-boot.ts as a module, on a diskless client that is up: its root filesystem
- * has the UUID the playbook gave it and lives on a SCSI disk of an iSCSI session to its target on its portal. It
+ * has the UUID the playbook gave it and lives on a SCSI disk of an iSCSI session to its target on its portal, it is
+ * writable, and iscsid runs (it recovers the session after a connection error). It
  * plans nothing when so, and fails with a plain message naming what differs when not.
  */
 import { sh, type Command } from '../../lib/command.ts';
@@ -25,6 +26,10 @@ export interface IscsiBootVerifyFacts {
   readonly session: string | null;
   readonly targetName: string | null;
   readonly address: string | null;
+  /** The root's mount options (rw, or ro: ext4's errors=remount-ro after I/O errors). */
+  readonly rootOptions: string;
+  /** systemctl is-active iscsid.service: without iscsid, the session under the root cannot recover from a connection error. */
+  readonly iscsid: string;
 }
 
 /** The iSCSI session in a disk's sysfs path (/sys/devices/platform/host2/session1/target2:0:0/...), if any. */
@@ -36,6 +41,8 @@ export function sessionOf(sysfsPath: string): string | null {
 export function verifyGatherCommand(): Command {
   return sh`${SECTION_FUNCTION}
 sanbook_run root findmnt -n -o SOURCE,UUID /
+sanbook_run options findmnt -n -o OPTIONS /
+sanbook_run iscsid systemctl is-active iscsid.service
 src=$(findmnt -n -o SOURCE /)
 disk=$(lsblk -n -d -o PKNAME "$src" 2>/dev/null); [ -n "$disk" ] || disk=\${src#/dev/}
 sanbook_run disk echo "$disk"
@@ -57,7 +64,12 @@ export function parseVerifyGather(stdout: string, host: string): IscsiBootVerify
     const x = sections.find((y) => y.tag === tag);
     return x && x.exitCode === 0 ? x.stdout.trim() : null;
   };
-  return { host, source, uuid, disk: get('disk').stdout.trim(), sysfsPath, session: sessionOf(sysfsPath), targetName: opt('target'), address: opt('address') };
+  return {
+    host, source, uuid, disk: get('disk').stdout.trim(), sysfsPath, session: sessionOf(sysfsPath), targetName: opt('target'), address: opt('address'),
+    rootOptions: get('options').stdout.trim(),
+    // is-active prints the state and exits non-zero unless it is active: the state is what counts.
+    iscsid: sections.find((x) => x.tag === 'iscsid')?.stdout.trim() || 'unknown',
+  };
 }
 
 export function verifyProblems(p: IscsiBootVerifyParams, f: IscsiBootVerifyFacts): string[] {
@@ -67,7 +79,9 @@ export function verifyProblems(p: IscsiBootVerifyParams, f: IscsiBootVerifyFacts
   else {
     if (f.targetName !== p.target) problems.push(`the root disk's session ${f.session} is to ${f.targetName ?? '(unknown)'}, not ${p.target}`);
     if (f.address !== p.portal) problems.push(`the root disk's session ${f.session} is on ${f.address ?? '(unknown)'}, not ${p.portal}`);
+    if (f.iscsid !== 'active') problems.push(`iscsid is ${f.iscsid}: the session under the root cannot recover from a connection error`);
   }
+  if (!f.rootOptions.split(',').includes('rw')) problems.push(`the root filesystem is mounted ${f.rootOptions || '(unknown options)'}: read-only (ext4 remounts it so after I/O errors)`);
   return problems;
 }
 

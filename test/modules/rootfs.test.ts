@@ -15,7 +15,7 @@ import { Secret } from '../../lib/secret.ts';
 import {
   buildSpec, gatherCommand, parseRootfsGather, planRootfs, recipeChanges, recipeOf, rootfs, rootfsOutput, stateDir, type RootfsFacts, type RootfsParams,
 } from '../../modules/rootfs.ts';
-import { INITRAMFS_HOOK, buildScript, grubConfig, networkUnit } from '../../modules/rootfs/script.ts';
+import { INITRAMFS_HOOK, buildScript, grubConfig, networkUnit, staticNetworkUnit } from '../../modules/rootfs/script.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 const TARBALL = 'the packages of a debootstrap tarball\n';
@@ -27,7 +27,7 @@ function params(over: Partial<RootfsParams> = {}): RootfsParams {
     device: '/dev/boot/dl1-root', suite: 'bookworm', include: ['linux-image-amd64', 'open-iscsi'],
     source: { tarball: 'http://10.0.2.100/debootstrap/bookworm.tgz', sha256: createHash('sha256').update(TARBALL).digest('hex') },
     hostname: 'dl1', uuid: '4276453b-86c3-4b73-a57c-086dd687320d', label: 'other', initiatorName: 'iqn.2024-12.tp2.b3:dl1',
-    dhcp: ['eth0', '52:54:00:5B:33:00'], authorizedKeys: ['ssh-ed25519 AAAAC3Nza lab'], sshHostKey: KEY, ...over,
+    dhcp: ['eth0', '52:54:00:5B:33:00'], addresses: [{ interface: '52:54:00:5B:33:01', address: '10.3.1.51/24' }], authorizedKeys: ['ssh-ed25519 AAAAC3Nza lab'], sshHostKey: KEY, ...over,
   });
 }
 
@@ -104,6 +104,12 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
   t.false(existsSync(join(mnt, 'boot/grub/grub.cfg')), 'no boot loader unless asked');
   t.is(etc('etc/systemd/network/10-sanbook-0.network'), networkUnit('eth0'));
   t.is(etc('etc/systemd/network/10-sanbook-1.network'), '[Match]\nMACAddress=52:54:00:5b:33:00\n\n[Network]\nDHCP=ipv4\n');
+  // The boot NIC: a fixed address networkd keeps; its unit sorts before systemd-network-generator's (70-*, 71-default).
+  const boot = etc('etc/systemd/network/05-sanbook-static-0.network');
+  t.is(boot, staticNetworkUnit({ interface: '52:54:00:5B:33:01', address: '10.3.1.51/24' }));
+  t.regex(boot, /^\[Match\]\nMACAddress=52:54:00:5b:33:01\n\n\[Network\]\nAddress=10\.3\.1\.51\/24\nKeepConfiguration=yes\n/m);
+  t.false(boot.includes('Gateway='));
+  t.regex(staticNetworkUnit({ interface: 'eth1', address: '10.3.1.51/24', gateway: '10.3.1.254' }), /^Name=eth1$(.|\n)*^Gateway=10\.3\.1\.254$/m);
   t.is(etc('root/.ssh/authorized_keys'), 'ssh-ed25519 AAAAC3Nza lab\n');
   t.is(etc('etc/ssh/ssh_host_ed25519_key'), KEY);
   t.is(statSync(join(mnt, 'etc/ssh/ssh_host_ed25519_key')).mode & 0o777, 0o600);
@@ -120,15 +126,15 @@ test('build: label, partition, ext4 with the UUID, debootstrap from the checked 
 
 test("grub: the root filesystem's own GRUB in the device's MBR, a grub.cfg by UUID; refused without grub-pc in include", (t) => {
   const s = sandbox(t);
-  const args = ['net.ifnames=0', 'iscsi_auto', 'ip=off'];
+  const args = ['net.ifnames=0', 'iscsi_auto', 'ip=10.3.1.51:::255.255.255.0:dl1:eth1:off'];
   const p = params({ include: ['linux-image-amd64', 'open-iscsi', 'grub-pc'], grub: { kernelArgs: args } });
   t.is(s.build(p).code, 0);
   const mnt = join(stateDir(p.device, s.root), 'mnt');
   t.true(s.calls().includes(`chroot ${mnt} grub-install --target=i386-pc --modules=part_msdos ext2 /dev/loop7`));
   t.is(readFileSync(join(mnt, 'boot/grub/grub.cfg'), 'utf8'), grubConfig(p.uuid, args));
-  t.regex(grubConfig(p.uuid, args), /^menuentry '[^']+' \{\n(  .*\n)*  linux \/vmlinuz root=UUID=4276453b-86c3-4b73-a57c-086dd687320d ro net\.ifnames=0 iscsi_auto ip=off\n  initrd \/initrd\.img\n\}$/m);
+  t.regex(grubConfig(p.uuid, args), /^menuentry '[^']+' \{\n(  .*\n)*  linux \/vmlinuz root=UUID=4276453b-86c3-4b73-a57c-086dd687320d ro net\.ifnames=0 iscsi_auto ip=10\.3\.1\.51:::255\.255\.255\.0:dl1:eth1:off\n  initrd \/initrd\.img\n\}$/m);
   t.regex(grubConfig(p.uuid, args), /^set default=0$/m);
-  t.is(readFileSync(join(mnt, 'etc/default/grub.d/sanbook.cfg'), 'utf8'), 'GRUB_CMDLINE_LINUX="net.ifnames=0 iscsi_auto ip=off"\nGRUB_TIMEOUT=1\n');
+  t.is(readFileSync(join(mnt, 'etc/default/grub.d/sanbook.cfg'), 'utf8'), 'GRUB_CMDLINE_LINUX="net.ifnames=0 iscsi_auto ip=10.3.1.51:::255.255.255.0:dl1:eth1:off"\nGRUB_TIMEOUT=1\n');
   t.deepEqual(recipeChanges(recipeOf(params()), recipeOf(p)), ['include', 'grub']);
   t.throws(() => planRootfs(params({ grub: {} }), s.gather(params())), { message: /add grub-pc to include/ });
 });
@@ -191,6 +197,8 @@ test('foreign content is destructive, blank is not; a missing device and missing
   t.is(planRootfs(p, none)[0]?.destructive, undefined);
   t.throws(() => planRootfs(p, { ...none, missingTools: ['debootstrap'] }), { message: /needs debootstrap on this host/ });
   t.throws(() => planRootfs(p, { ...none, exists: false }), { message: '/dev/boot/dl1-root does not exist (not a block device)' });
+  t.throws(() => planRootfs(params({ dhcp: ['eth0', '52:54:00:5b:33:01'] }), none), { message: '52:54:00:5b:33:01 is in both dhcp and addresses: an interface is configured one way' });
+  t.throws(() => rootfs.validate({ ...p, addresses: [{ interface: 'eth1', address: '10.3.1.51' }] }), { message: /field addresses\[0\]\.address: must match pattern/ });
 });
 
 test('the recipe: every param that changes the image, the host key by its hash', (t) => {
@@ -199,5 +207,9 @@ test('the recipe: every param that changes the image, the host key by its hash',
   t.deepEqual(recipeChanges(r, recipeOf(params({ sshHostKey: new Secret(`${KEY}x`) }))), ['sshHostKey']);
   t.deepEqual(recipeChanges(r, recipeOf(params({ include: ['open-iscsi', 'linux-image-amd64'] }))), [], 'the order of include does not matter');
   t.deepEqual(recipeChanges(r, recipeOf(params({ exportDir: '/srv/tftp' }))), [], 'exportDir changes no image');
+  t.deepEqual(recipeChanges(r, recipeOf(params({ addresses: [{ interface: 'eth1', address: '10.3.1.52/24' }] }))), ['addresses']);
+  // A volume built before addresses existed has no unit for its boot NIC: rebuilt (with force), naming why.
+  const { addresses: _, ...older } = r;
+  t.deepEqual(recipeChanges(older, r), ['addresses']);
   t.is(stateDir('/dev/boot/dl1-root'), '/var/lib/sanbook/rootfs/dev-boot-dl1-root');
 });

@@ -7,11 +7,13 @@ import test from 'ava';
 import { HostContexts } from '../../lib/context.ts';
 import { loadInventory, limitHosts, type Inventory } from '../../lib/inventory.ts';
 import type { Playbook } from '../../lib/playbook.ts';
+import { resolveParams } from '../../lib/module.ts';
+import { rootfs, type RootfsParams } from '../../modules/rootfs.ts';
 import { preflight } from '../../lib/preflight.ts';
 import { inventoryWith } from '../helpers/inventory-file.ts';
 import { Secret } from '../../lib/secret.ts';
 import { renderTemplate } from '../../lib/template.ts';
-import { bootClients, entryName, iscsiBoot, rootUuid } from '../../playbooks/iscsi-boot.ts';
+import { bootClient, bootClients, entryName, ipArgument, iscsiBoot, rootUuid } from '../../playbooks/iscsi-boot.ts';
 import { netmask } from '../../playbooks/iscsi-boot/vars.ts';
 
 function check(book: Playbook, inv: Inventory): void {
@@ -40,12 +42,38 @@ test('rootUuid: stable, shaped like a version 4 UUID, one per client and server'
   t.is(netmask(20), '255.255.240.0');
 });
 
+test("the root volume's params: the boot NIC kept by networkd (by MAC), and GRUB's ip= the same as the classic entry's", async (t) => {
+  const inv = await loadInventory('inventory/boot-example.yaml');
+  const book = iscsiBoot.build(inv);
+  const task = book.plays[0]?.tasks.find((x) => x.module.name === 'rootfs');
+  if (!task) return t.fail('no rootfs task');
+  const [c] = bootClients(inv);
+  if (!c) return t.fail('no client');
+  const p = resolveParams(task, new HostContexts(inv).context(c.server, book.plays[0])) as RootfsParams;
+  t.deepEqual(p.addresses, [{ interface: c.bootMac, address: `${c.bootAddress}/${c.bootPrefix}` }]);
+  t.deepEqual(p.grub?.kernelArgs?.slice(0, 3), ['net.ifnames=0', 'iscsi_auto', ipArgument(c)]);
+  t.false(p.grub?.kernelArgs?.includes('ip=off'), 'ip=off makes a catch-all networkd unit that flushes the boot NIC');
+  t.notThrows(() => rootfs.validate(p));
+});
+
+const DL1 = bootClient({
+  iscsi_boot: {
+    server: 'sto1', initiator: 'iqn.2024-12.tp2.b3:dl1', target: 'iqn.2024-12.tp2.b3:boot-dl1', portal: '10.3.1.1', chap_user: 'dl1',
+    chap_secret: new Secret('entry-secret-1'), boot_mac: '52:54:00:5B:33:01', boot_address: '10.3.1.51/24', boot_interface: 'eth1',
+  },
+}, 'dl1');
+
 const entry = (sanboot: boolean) =>
   renderTemplate('ipxe-boot.ipxe.hbs', {
     client: 'dl1', sanboot, initiator: 'iqn.2024-12.tp2.b3:dl1', target: 'iqn.2024-12.tp2.b3:boot-dl1', portal: '10.3.1.1', chapUser: 'dl1',
-    chapSecret: new Secret('entry-secret-1'), tftpAddress: '10.3.1.1', dir: 'sanbook/dl1', uuid: rootUuid('sto1', 'dl1'), bootAddress: '10.3.1.51',
-    gateway: '', netmask: '255.255.255.0', bootInterface: 'eth1', kernelArgs: ['console=ttyS0,115200'],
+    chapSecret: new Secret('entry-secret-1'), tftpAddress: '10.3.1.1', dir: 'sanbook/dl1', uuid: rootUuid('sto1', 'dl1'),
+    ip: DL1 ? ipArgument(DL1) : '', kernelArgs: ['console=ttyS0,115200'],
   });
+
+test("the boot NIC's ip=: static, on its interface, no autoconfiguration; never ip=off", (t) => {
+  if (!DL1) return t.fail('no client');
+  t.is(ipArgument(DL1), 'ip=10.3.1.51:::255.255.255.0:dl1:eth1:off');
+});
 
 test('the boot entry: the classic ISCSI_* parameters, or iPXE sanboot; the secret only in the file, never in its display', (t) => {
   const classic = entry(false);

@@ -142,4 +142,10 @@ test.serial('sanboot: only the boot entry changes; dl1 boots from the volume\'s 
   t.like(await rootOfClient(), { uuid: rootUuid(SERVER, CLIENT), tran: 'iscsi', target: TARGET });
   t.is((await conns.out(CLIENT, sh`cat /sys/firmware/ibft/target0/target-name`)).trim(), TARGET);
   t.notRegex(await conns.out(CLIENT, sh`cat /proc/cmdline`), /ISCSI_PASSWORD/, 'no secret on the command line in sanboot mode');
+  // The boot NIC keeps its address under networkd (session 9 saw it flushed ~30 s in, then the root's I/O time out),
+  // iscsid runs, the root is writable: the verify play says so, and a re-run changes nothing.
+  t.regex(await conns.out(CLIENT, sh`ip -4 -o addr show dev eth1`), /inet 10\.3\.1\.51\/24/);
+  const verify = await runBook(iscsiBoot.build(inv), inv, { tags: ['verify'] });
+  t.is(verify.exitCode, 0, failedTasks(verify.ended));
+  t.deepEqual(changedTasks((await runBook(iscsiBoot.build(inv), inv)).ended), []);
 });
