@@ -3,7 +3,9 @@
  * lab once playbooks/iscsi-boot.ts has built dl1's root volume (run the playbook first; dl1 up for the last ones):
  * - sto1: the rootfs gather script's whole output with the volume built and exported (a LIO backstore holds it:
  *   the exclusive open fails), and blkid of the volume and of its partition at 1 MiB;
- * - dl1: the verify play's gather script's output on a client running from its iSCSI root.
+ * - dl1: the verify play's gather script's output on a client running from its iSCSI root, and again with iscsid
+ *   stopped for the moment of the recording (socket too, so nothing restarts it; the kernel's session carries on
+ *   without it; started again right after).
  */
 import { sh } from '../lib/command.ts';
 import { Secret } from '../lib/secret.ts';
@@ -27,6 +29,13 @@ export async function recordBoot(sto1: Recorder, dl1: Recorder | undefined): Pro
   await sto1.record('blkid/rootfs-partition.json', util, sh`blkid -p -o export -O 1048576 ${BOOT_DEVICE}`);
   if (dl1) {
     const kernel = (await dl1.must(sh`uname -r`, 'uname')).trim();
-    await dl1.record('iscsi-boot/verify-gather-dl1.json', `${await pkgVersion(dl1, 'util-linux')}; sysfs of kernel ${kernel}`, verifyGatherCommand());
+    const tool = `${await pkgVersion(dl1, 'util-linux')}; ${await pkgVersion(dl1, 'systemd')}; sysfs of kernel ${kernel}`;
+    await dl1.record('iscsi-boot/verify-gather-dl1.json', tool, verifyGatherCommand());
+    await dl1.must(sh`systemctl stop iscsid.socket iscsid.service`, 'stop iscsid');
+    try {
+      await dl1.record('iscsi-boot/verify-gather-dl1-iscsid-stopped.json', tool, verifyGatherCommand());
+    } finally {
+      await dl1.must(sh`systemctl start iscsid.socket iscsid.service`, 'start iscsid');
+    }
   }
 }
