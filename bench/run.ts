@@ -14,7 +14,7 @@
  * --ansible-runs 50:2: at 50 hosts Ansible takes part in the first 2 repetitions only (one of its runs there takes
  * minutes); ours and the floor still run every repetition, and ratios pair the repetitions both ran.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuBusyPercent, describeMachine } from './machine.ts';
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  // --out may name a directory that does not exist yet (the partial samples are written there from the first run on).
+  await mkdir(options.out, { recursive: true });
   if (options.from !== undefined) {
     // The raw samples are the record; the page is rendered from them (after a change to report.ts, say).
     const saved = JSON.parse(await readFile(options.from, 'utf8')) as ReportInput;
