@@ -264,7 +264,7 @@ export function renderReport(input: ReportInput): string {
     `This file was written by \`${input.command}\` (host counts ${input.settings.hostCounts.join(', ')}; ${input.settings.runs} repetitions;`,
     `Ansible up to ${input.settings.ansibleMax} hosts${Object.entries(input.settings.ansibleRuns ?? {})
       .map(([n, r]) => `, in ${r} of the repetitions at ${n} hosts`)
-      .join('')}; our playbook started with ${input.settings.launcher}) in ${(input.elapsedMs / 60_000).toFixed(1)} min. Raw samples: bench/results.json.`,
+      .join('')}; our playbook started with ${input.settings.launcher}) in ${(input.elapsedMs / 60_000).toFixed(1)} min. Raw samples: results.json, beside this file.`,
     '',
     ...(input.notes.length > 0 ? ['**Read these numbers with this caveat:**', '', ...input.notes.map((n) => `> ${n}`), ''] : []),
     '## Machine',

@@ -4,6 +4,7 @@
  * where debootstrap gets the packages). Checked before anything runs; each problem names the host and the field.
  */
 import { createHash } from 'node:crypto';
+import { UserError } from '../../lib/errors.ts';
 import { validateSchema } from '../../lib/schema.ts';
 import type { Secret } from '../../lib/secret.ts';
 import { IQN_PATTERN } from '../../modules/targetcli.ts';
@@ -124,6 +125,9 @@ export function bootClient(vars: Readonly<Record<string, unknown>>, host: string
   const c = raw(vars, host).iscsi_boot;
   if (!c) return undefined;
   const [address = '', prefix = '24'] = c.boot_address.split('/');
+  if ((c.dhcp ?? []).includes(c.boot_interface)) {
+    throw new UserError(`names the boot NIC (${c.boot_interface}): its address is boot_address, kept under the root filesystem; DHCP on it would fight that`, { host, field: 'iscsi_boot.dhcp' });
+  }
   return {
     host, server: c.server, mode: c.mode ?? 'initramfs', initiator: c.initiator, target: c.target, portal: c.portal,
     chapUser: c.chap_user, chapSecret: c.chap_secret, bootMac: c.boot_mac.toLowerCase(), bootAddress: address, bootPrefix: Number(prefix),

@@ -116,6 +116,7 @@ test('bad inventories are refused before anything runs, naming host and field; t
     ['pvs: [/dev/sdb]', 'pvs: [sdb]', /host s, field iscsi_boot_server\.pvs/],
     ['boot_interface: eth1 }', 'boot_interface: eth1, root_size: lots }', /host c, field iscsi_boot\.root_size/],
     ['boot_interface: eth1 }', 'boot_interface: eth1, colour: blue }', /host c, field iscsi_boot.*colour/],
+    ['boot_interface: eth1 }', 'boot_interface: eth1, dhcp: [eth0, eth1] }', /^host c, field iscsi_boot\.dhcp: names the boot NIC \(eth1\)/],
   ];
   for (const [from, to, message] of cases) {
     t.true(GOOD.includes(from), from);
