@@ -10,6 +10,7 @@
  * construction, never an ALREADY_ENABLED.
  */
 import { defineModule } from '../lib/module.ts';
+import { IPV4_OCTET } from '../lib/schema.ts';
 import { gatherScript, parseGather, type FirewalldFacts, type FirewalldParams } from './firewalld/gather.ts';
 import type { ZoneInfo } from './firewalld/parse.ts';
 import { planFirewalld } from './firewalld/plan.ts';
@@ -21,8 +22,7 @@ export { firewallCommand } from './firewalld/steps.ts';
 export { parsePort, formatPort, normalize as normalizePorts, type PortRange } from './firewalld/ports.ts';
 
 const PORT = '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
-const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
-const IPV4 = `${OCTET}(\\.${OCTET}){3}(/([0-9]|[12][0-9]|3[0-2]))?`;
+const IPV4 = `${IPV4_OCTET}(\\.${IPV4_OCTET}){3}(/([0-9]|[12][0-9]|3[0-2]))?`;
 const IPV6 = '[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*(/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))?';
 
 /** What later tasks read: the zone and what it holds in each plane (after apply; before it in check mode). */

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { cmd, sh, type Command } from '../lib/command.ts';
 import { defineModule, exec, type Change } from '../lib/module.ts';
+import { IPV4_CIDR_PATTERN, IPV4_PATTERN } from '../lib/schema.ts';
 import type { Secret } from '../lib/secret.ts';
 import { SECTION_FUNCTION, describeSignature, parseBlkid, sectionOf, splitSections, type Signature } from './blockdev.ts';
 import { PARTITION_OFFSET, buildScript, type BuildSpec, type StaticAddress } from './rootfs/script.ts';
@@ -298,8 +299,8 @@ export const rootfs = defineModule<RootfsParams, RootfsFacts, RootfsOutput>({
           type: 'object', additionalProperties: false, required: ['interface', 'address'],
           properties: {
             interface: { type: 'string', pattern: IFACE, description: 'Its name, or its MAC address.' },
-            address: { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$', description: 'IPv4 address/prefix.' },
-            gateway: { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$', description: 'IPv4 default gateway on this link.' },
+            address: { type: 'string', pattern: IPV4_CIDR_PATTERN, description: 'IPv4 address/prefix.' },
+            gateway: { type: 'string', pattern: IPV4_PATTERN, description: 'IPv4 default gateway on this link.' },
           },
         },
         description: "Interfaces with a fixed address that systemd-networkd keeps from the moment it starts (KeepConfiguration=yes): the boot NIC of a root on iSCSI, whose address the initramfs set (ip=, or the iBFT) and which must never go away under the root filesystem.",

@@ -5,13 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../../lib/errors.ts';
-import { validateSchema } from '../../lib/schema.ts';
+import { IPV4_CIDR_PATTERN, IPV4_PATTERN, validateSchema } from '../../lib/schema.ts';
 import type { Secret } from '../../lib/secret.ts';
 import { IQN_PATTERN } from '../../modules/targetcli.ts';
 import { SIZE_PATTERN } from '../../modules/lvm.ts';
 
-const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$';
-const CIDR = IPV4.replace(/\$$/, '/([0-9]|[12][0-9]|3[0-2])$');
 const MAC = '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$';
 const IFACE = '^[a-z][a-z0-9]{0,14}$';
 
@@ -40,11 +38,11 @@ export const BOOT_VARS_SCHEMA = {
         mode: { enum: ['initramfs', 'sanboot'], default: 'initramfs', description: 'initramfs: iPXE loads the kernel and initramfs by TFTP and passes ISCSI_* on the kernel command line. sanboot: iPXE logs in and boots the LUN (one-way CHAP only).' },
         initiator: { type: 'string', pattern: IQN_PATTERN, description: "The client's initiator IQN (the target's ACL)." },
         target: { type: 'string', pattern: IQN_PATTERN, description: 'The IQN of the target that exports its root volume.' },
-        portal: { type: 'string', pattern: IPV4, description: "The boot server's address the client logs in to (port 3260)." },
+        portal: { type: 'string', pattern: IPV4_PATTERN, description: "The boot server's address the client logs in to (port 3260)." },
         chap_user: { type: 'string', pattern: '^[A-Za-z0-9._@:-]+$', maxLength: 255, description: 'CHAP user name.' },
         chap_secret: { secret: { minLength: 12, maxLength: 16, pattern: '^[A-Za-z0-9._~:@+!%^*,/-]+$' }, description: 'CHAP secret (12 to 16 characters; mark it !secret). It is on the kernel command line in initramfs mode: anyone who can read the boot entry or the client\'s /proc/cmdline sees it.' },
         boot_mac: { type: 'string', pattern: MAC, description: 'MAC address of the boot NIC (the boot entry is named after it).' },
-        boot_address: { type: 'string', pattern: CIDR, description: 'Address/prefix of the boot NIC, set by iPXE and by the initramfs (ip=).' },
+        boot_address: { type: 'string', pattern: IPV4_CIDR_PATTERN, description: 'Address/prefix of the boot NIC, set by iPXE and by the initramfs (ip=).' },
         boot_interface: { type: 'string', pattern: IFACE, description: "The boot NIC's name in Linux (with net.ifnames=0: eth0, eth1, ...)." },
         dhcp: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: IFACE }, description: 'Other interfaces configured by DHCP once booted (systemd-networkd).' },
         root_size: { type: 'string', pattern: SIZE_PATTERN, description: 'Size of the root volume (default 1200M).' },
@@ -60,7 +58,7 @@ export const BOOT_VARS_SCHEMA = {
       properties: {
         pvs: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^/dev/[^\\s]+$' }, description: 'Devices of the volume group that holds the root volumes.' },
         vg: { type: 'string', pattern: '^[A-Za-z0-9+_.-]+$', description: 'Volume group name (default boot).' },
-        tftp_address: { type: 'string', pattern: IPV4, description: 'The address TFTP listens on (the clients\' boot network).' },
+        tftp_address: { type: 'string', pattern: IPV4_PATTERN, description: 'The address TFTP listens on (the clients\' boot network).' },
         tftp_root: { type: 'string', pattern: '^/[^\\s]*$', description: 'TFTP root (default /srv/tftp).' },
         debootstrap: {
           oneOf: [

@@ -2,10 +2,9 @@
  * The inventory variables of playbooks/san.ts, typed: their schema (checked before anything runs, each problem
  * named by host and field) and the typed view the plays read.
  */
-import { validateSchema } from '../../lib/schema.ts';
+import { IPV4_PATTERN, validateSchema } from '../../lib/schema.ts';
 import type { Secret } from '../../lib/secret.ts';
 
-const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$';
 
 export const SAN_VARS_SCHEMA = {
   type: 'object',
@@ -15,7 +14,7 @@ export const SAN_VARS_SCHEMA = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { type: 'string', pattern: IPV4 },
+      items: { type: 'string', pattern: IPV4_PATTERN },
       description: "The host's address on each storage network (seed 000: 10.3.1.X and 10.3.2.X); targets listen on these, initiators log in to them.",
     },
     data_disks: {

@@ -56,22 +56,23 @@ test("the root volume's params: the boot NIC kept by networkd (by MAC), and GRUB
   t.notThrows(() => rootfs.validate(p));
 });
 
-const DL1 = bootClient({
+const dl1 = bootClient({
   iscsi_boot: {
     server: 'sto1', initiator: 'iqn.2024-12.tp2.b3:dl1', target: 'iqn.2024-12.tp2.b3:boot-dl1', portal: '10.3.1.1', chap_user: 'dl1',
     chap_secret: new Secret('entry-secret-1'), boot_mac: '52:54:00:5B:33:01', boot_address: '10.3.1.51/24', boot_interface: 'eth1',
   },
 }, 'dl1');
+if (!dl1) throw new Error('dl1 is no diskless client');
+const DL1 = dl1;
 
 const entry = (sanboot: boolean) =>
   renderTemplate('ipxe-boot.ipxe.hbs', {
     client: 'dl1', sanboot, initiator: 'iqn.2024-12.tp2.b3:dl1', target: 'iqn.2024-12.tp2.b3:boot-dl1', portal: '10.3.1.1', chapUser: 'dl1',
     chapSecret: new Secret('entry-secret-1'), tftpAddress: '10.3.1.1', dir: 'sanbook/dl1', uuid: rootUuid('sto1', 'dl1'),
-    ip: DL1 ? ipArgument(DL1) : '', kernelArgs: ['console=ttyS0,115200'],
+    ip: ipArgument(DL1), kernelArgs: ['console=ttyS0,115200'],
   });
 
 test("the boot NIC's ip=: static, on its interface, no autoconfiguration; never ip=off", (t) => {
-  if (!DL1) return t.fail('no client');
   t.is(ipArgument(DL1), 'ip=10.3.1.51:::255.255.255.0:dl1:eth1:off');
 });
 
