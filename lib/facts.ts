@@ -30,7 +30,21 @@ export interface HostFacts {
 
 const SEP = '@@sanbook-facts@@';
 
-export const hostFactsCommand = sh`cat /etc/os-release 2>/dev/null; echo ${SEP}; uname -r; uname -m; id -u; id -un; hostname 2>/dev/null || cat /proc/sys/kernel/hostname; echo ${SEP}; for p in apt-get dnf yum pacman zypper apk; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done; echo ${SEP}; [ -d /run/systemd/system ] && echo systemd; :`;
+/**
+ * One round trip, and as few programs as the host allows: every program started costs a host a few
+ * milliseconds of CPU (most of what this read costs), so the files are read by the shell's own `read`, and the
+ * kernel's release, architecture and host name come from /proc/sys/kernel (`arch` since Linux 6.1; uname
+ * otherwise). Only `id` runs (the user's name needs the host's user database); its `uid=N(name)` is cut by
+ * the shell. The output is the same lines the earlier `cat; uname -r; uname -m; id -u; id -un; hostname`
+ * printed, except that a user without a name gets an empty line (id -un printed nothing, shifting the
+ * host name into the user's place).
+ */
+export const hostFactsCommand = sh`{ while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < /etc/os-release; } 2>/dev/null; echo ${SEP}
+{ read -r k < /proc/sys/kernel/osrelease && echo "$k"; } 2>/dev/null || uname -r
+{ read -r a < /proc/sys/kernel/arch && echo "$a"; } 2>/dev/null || uname -m
+i=$(id); u=\${i#uid=}; echo "\${u%%[!0-9]*}"; case $u in *'('*) u=\${u#*'('}; echo "\${u%%')'*}";; *) echo;; esac
+{ read -r h < /proc/sys/kernel/hostname && echo "$h"; } 2>/dev/null || hostname
+echo ${SEP}; for p in apt-get dnf yum pacman zypper apk; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done; echo ${SEP}; [ -d /run/systemd/system ] && echo systemd; :`;
 
 /** Parse /etc/os-release (KEY=value, values optionally quoted). */
 export function parseOsRelease(text: string): Record<string, string> {
