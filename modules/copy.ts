@@ -4,12 +4,12 @@
  * Also holds what template and setting share: reading a file's stat and bytes in one round trip, and the
  * plan of "this path must hold these bytes".
  */
-import { sh } from '../lib/command.ts';
+import { probeCommand } from '../lib/connection/probe.ts';
 import type { Connection } from '../lib/connection/types.ts';
 import { defineModule, put, type Change } from '../lib/module.ts';
 import { Secret, reveal } from '../lib/secret.ts';
 import { diffText } from '../lib/textdiff.ts';
-import { STAT_FORMAT, attributeChanges, attributeSchema, parseMode, parseStat, pathSchema, type Attributes, type Stat } from './file.ts';
+import { attributeChanges, attributeSchema, parseMode, parseStat, pathSchema, type Attributes, type Stat } from './file.ts';
 
 export interface FileContentFacts {
   readonly path: string;
@@ -23,14 +23,11 @@ export interface FileContentFacts {
 
 /**
  * One round trip: a header line (absent, link, or the stat line), then the file's bytes in base64 (so that
- * any byte survives whatever decoding the transport does).
+ * any byte survives whatever decoding the transport does). A path probe (lib/connection/probe.ts): in a batch,
+ * read together with the other paths.
  */
 export function readFileCommand(path: string) {
-  return sh`p=${path}
-if [ -L "$p" ]; then printf 'link\t'; readlink -- "$p"; exit 0; fi
-if [ ! -e "$p" ]; then echo absent; exit 0; fi
-stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-if [ -f "$p" ]; then base64 -w 0 -- "$p" || exit 1; fi`;
+  return probeCommand({ path, kind: 'content', tree: false });
 }
 
 export function parseFileContent(path: string, stdout: string): FileContentFacts {

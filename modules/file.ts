@@ -4,8 +4,9 @@
  * Also holds what copy, template and setting share: the stat format and its parser, and the chmod/chown
  * changes of a path whose content is right.
  */
-import { cmd, sh } from '../lib/command.ts';
+import { cmd } from '../lib/command.ts';
 import { modeString } from '../lib/connection/put.ts';
+import { probeCommand, STAT_FORMAT } from '../lib/connection/probe.ts';
 import { defineModule, exec, type Change } from '../lib/module.ts';
 
 export type FileType = 'file' | 'directory' | 'link' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
@@ -22,8 +23,8 @@ export interface Stat {
   readonly size: number;
 }
 
-/** `stat --printf` format parsed by parseStat: mode, uid, gid, user, group, size, type. */
-export const STAT_FORMAT = '%a\\t%u\\t%g\\t%U\\t%G\\t%s\\t%F\\n';
+/** `stat --printf` format parsed by parseStat (lib/connection/probe.ts, where the probes use it). */
+export { STAT_FORMAT };
 
 const TYPES: Readonly<Record<string, FileType>> = {
   'regular file': 'file',
@@ -148,22 +149,12 @@ export interface FileFacts {
   readonly kib: number | null;
 }
 
+/**
+ * The path's lstat; for a link, its stat and target too; with countEntries, a real directory's entry count and
+ * size. A path probe (lib/connection/probe.ts): in a batch, read together with the other paths.
+ */
 export function fileGatherCommand(path: string, countEntries: boolean) {
-  const count = countEntries
-    ? sh`if [ -d "$p" ] && [ ! -L "$p" ]; then printf 'entries\t'; find "$p" -mindepth 1 -printf . | wc -c; printf 'kib\t'; du -sk -- "$p" | cut -f1; fi`
-    : sh`:`;
-  // One stat for what is not a link (its stat is its lstat); a link gets both, and the stat only if it leads
-  // somewhere. Each program started costs the host a few milliseconds, and a run reads many paths.
-  return sh`p=${path}
-if [ -L "$p" ]; then
-  printf 'lstat\t'; stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-  if s=$(stat -L --printf ${STAT_FORMAT} -- "$p" 2>/dev/null); then printf 'stat\t%s\n' "$s"; fi
-  printf 'link\t'; readlink -- "$p" || exit 1
-  exit 0
-fi
-if [ ! -e "$p" ]; then echo absent; exit 0; fi
-printf 'lstat\t'; stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-${count}`;
+  return probeCommand({ path, kind: 'file', tree: countEntries });
 }
 
 /** Parse the output of fileGatherCommand. */

@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Command, wrapForBatch } from '../command.ts';
+import { probeMark, probesScript, splitProbes, type PathProbe } from './probe.ts';
 import type { BatchItem, ExecOptions, ExecResult } from './types.ts';
 
 /** A command's become and timeout as the connection would run it (its own, else the connection's defaults). */
@@ -61,32 +62,76 @@ export function splitBatch(result: ExecResult, boundary: string, count: number):
   return out;
 }
 
-/** The shared body of Connection.execBatch: a line per command, the script run once, its output split. */
+/** A line of the batch script, and how its result becomes the results of the items it stands for. */
+interface Line {
+  readonly bytes: Buffer;
+  readonly display: string;
+  readonly timeoutMs: number;
+  /** The items it answers: item index -> its result from the line's. */
+  readonly answers: Map<number, (r: ExecResult | undefined) => ExecResult | undefined>;
+}
+
+/**
+ * The shared body of Connection.execBatch: a line per command, the script run once, its output split. Path
+ * probes of the same become (lib/connection/probe.ts) share one line that reads all their paths together.
+ */
 export async function runBatch(items: readonly BatchItem[], scopeOf: ScopeOf, run: RunScript): Promise<(ExecResult | undefined)[]> {
   if (items.some((i) => i.command.stdin !== undefined)) throw new Error('a batched command cannot take stdin');
-  const wrapped = items.map((i) => {
-    const { become, timeoutMs } = scopeOf(i.command, i.options ?? {});
-    return { line: wrapForBatch(i.command, { become }), timeoutMs };
+  const scoped = items.map((i) => scopeOf(i.command, i.options ?? {}));
+  const lines: Line[] = [];
+  // Probes by become: two or more read together.
+  const probeGroups = new Map<string, number[]>();
+  items.forEach((item, i) => {
+    if (item.command.probe === undefined) return;
+    const key = JSON.stringify((scoped[i] as { become: boolean | string }).become);
+    probeGroups.set(key, [...(probeGroups.get(key) ?? []), i]);
   });
+  const grouped = new Set<number>();
+  for (const indexes of probeGroups.values()) {
+    if (indexes.length < 2) continue;
+    const probes = indexes.map((i) => (items[i] as BatchItem).command.probe as PathProbe);
+    const mark = probeMark();
+    const first = scoped[indexes[0] as number] as { become: boolean | string };
+    const answers = new Map<number, (r: ExecResult | undefined) => ExecResult | undefined>();
+    let split: (ExecResult | undefined)[] | undefined;
+    indexes.forEach((itemAt, k) => {
+      grouped.add(itemAt);
+      answers.set(itemAt, (r) => {
+        split ??= r === undefined ? probes.map(() => undefined) : splitProbes(probes, r, mark);
+        return split[k];
+      });
+    });
+    lines.push({
+      bytes: wrapForBatch(probesScript(probes, mark), { become: first.become }),
+      display: `(${probes.length} paths read together)`,
+      timeoutMs: Math.max(...indexes.map((i) => (scoped[i] as { timeoutMs: number }).timeoutMs)),
+      answers,
+    });
+  }
   // The same read asked twice (three settings of one file gather that file three times) runs once: a batch
   // only reads, so both askers get the same bytes.
-  const lines: Buffer[] = [];
-  const displays: string[] = [];
-  const slot = new Map<string, number>();
-  const slotOf = wrapped.map((w, i) => {
-    const key = w.line.toString('latin1');
-    let at = slot.get(key);
-    if (at === undefined) {
-      at = lines.push(w.line) - 1;
-      displays.push((items[i] as BatchItem).command.display);
-      slot.set(key, at);
+  const slot = new Map<string, Line>();
+  items.forEach((item, i) => {
+    if (grouped.has(i)) return;
+    const { become, timeoutMs } = scoped[i] as { become: boolean | string; timeoutMs: number };
+    const bytes = wrapForBatch(item.command, { become });
+    const key = bytes.toString('latin1');
+    let line = slot.get(key);
+    if (line === undefined) {
+      line = { bytes, display: item.command.display, timeoutMs, answers: new Map() };
+      slot.set(key, line);
+      lines.push(line);
     }
-    return at;
+    line.answers.set(i, (r) => r);
   });
   const boundary = `sanbook-batch-${randomBytes(16).toString('hex')}`;
-  const display = `(a batch of ${lines.length}: ${displays.join('; ')})`;
-  const timeoutMs = Math.max(...wrapped.map((w) => w.timeoutMs));
-  const result = await run(new Command(batchScript(lines, boundary), display), timeoutMs);
+  const display = `(a batch of ${lines.length}: ${lines.map((l) => l.display).join('; ')})`;
+  const timeoutMs = Math.max(...lines.map((l) => l.timeoutMs));
+  const result = await run(new Command(batchScript(lines.map((l) => l.bytes), boundary), display), timeoutMs);
   const outputs = splitBatch(result, boundary, lines.length);
-  return slotOf.map((at) => outputs[at]);
+  const results: (ExecResult | undefined)[] = items.map(() => undefined);
+  lines.forEach((line, at) => {
+    for (const [itemAt, answer] of line.answers) results[itemAt] = answer(outputs[at]);
+  });
+  return results;
 }
