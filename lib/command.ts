@@ -13,7 +13,7 @@
  * script, masked as *** in `display`), other Commands (embedded as a sub-script) or `raw()` fragments.
  */
 import { isUtf8 } from 'node:buffer';
-import type { PathProbe } from './connection/probe.ts';
+import type { ReadTogether } from './connection/together.ts';
 import { MASK, Secret } from './secret.ts';
 
 /** A byte-exact argument, or a value rendered as one word. */
@@ -104,8 +104,8 @@ export interface CommandOptions {
   okCodes?: readonly number[];
   /** Kill the command after this many milliseconds (overrides the connection's default). */
   timeoutMs?: number;
-  /** The command reads this path as lib/connection/probe.ts describes: a batch may read it with others. */
-  probe?: PathProbe;
+  /** What the command reads, for a batch that may read it with others of its kind (lib/connection/together.ts). */
+  together?: ReadTogether;
 }
 
 export class Command {
@@ -118,8 +118,8 @@ export class Command {
   readonly timeoutMs: number | undefined;
   /** True when stdin holds a secret (displays never print stdin, but reporters may say it was given). */
   readonly secretStdin: boolean;
-  /** What the command reads, when it is a path probe (probeCommand): a batch may read it with others. */
-  readonly probe: PathProbe | undefined;
+  /** What the command reads, for a batch that may read it with others of its kind (lib/connection/together.ts). */
+  readonly together: ReadTogether | undefined;
 
   constructor(script: Buffer, display: string, options: CommandOptions = {}) {
     this.script = script;
@@ -136,7 +136,7 @@ export class Command {
             : Buffer.from(stdin);
     this.okCodes = options.okCodes ?? [0];
     this.timeoutMs = options.timeoutMs;
-    this.probe = options.probe;
+    this.together = options.together;
   }
 
   /** The same script with other options. */
@@ -145,7 +145,7 @@ export class Command {
       okCodes: this.okCodes,
       ...(this.stdin !== undefined ? { stdin: this.stdin } : {}),
       ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}),
-      ...(this.probe !== undefined ? { probe: this.probe } : {}),
+      ...(this.together !== undefined ? { together: this.together } : {}),
       ...options,
     };
     return new Command(this.script, this.display, merged);

@@ -15,7 +15,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Command, wrapForBatch } from '../command.ts';
-import { probeMark, probesScript, splitProbes, type PathProbe } from './probe.ts';
+import type { ReadTogether } from './together.ts';
+
 import type { BatchItem, ExecOptions, ExecResult } from './types.ts';
 
 /** A command's become and timeout as the connection would run it (its own, else the connection's defaults). */
@@ -72,38 +73,40 @@ interface Line {
 }
 
 /**
- * The shared body of Connection.execBatch: a line per command, the script run once, its output split. Path
- * probes of the same become (lib/connection/probe.ts) share one line that reads all their paths together.
+ * The shared body of Connection.execBatch: a line per command, the script run once, its output split. Reads
+ * of one family and one become (lib/connection/together.ts: the paths of file and copy, package's dpkg-query)
+ * share one line that reads for them all.
  */
 export async function runBatch(items: readonly BatchItem[], scopeOf: ScopeOf, run: RunScript): Promise<(ExecResult | undefined)[]> {
   if (items.some((i) => i.command.stdin !== undefined)) throw new Error('a batched command cannot take stdin');
   const scoped = items.map((i) => scopeOf(i.command, i.options ?? {}));
   const lines: Line[] = [];
-  // Probes by become: two or more read together.
-  const probeGroups = new Map<string, number[]>();
+  // Reads of one family and one become: two or more are read together (lib/connection/together.ts).
+  const groups = new Map<string, number[]>();
   items.forEach((item, i) => {
-    if (item.command.probe === undefined) return;
-    const key = JSON.stringify((scoped[i] as { become: boolean | string }).become);
-    probeGroups.set(key, [...(probeGroups.get(key) ?? []), i]);
+    const together = item.command.together;
+    if (together === undefined) return;
+    const key = `${together.family} ${JSON.stringify((scoped[i] as { become: boolean | string }).become)}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
   });
   const grouped = new Set<number>();
-  for (const indexes of probeGroups.values()) {
+  for (const indexes of groups.values()) {
     if (indexes.length < 2) continue;
-    const probes = indexes.map((i) => (items[i] as BatchItem).command.probe as PathProbe);
-    const mark = probeMark();
+    const [head, ...rest] = indexes.map((i) => (items[i] as BatchItem).command.together as ReadTogether);
+    const joined = (head as ReadTogether).join(rest, `sanbook-read-${randomBytes(16).toString('hex')}`);
     const first = scoped[indexes[0] as number] as { become: boolean | string };
     const answers = new Map<number, (r: ExecResult | undefined) => ExecResult | undefined>();
     let split: (ExecResult | undefined)[] | undefined;
     indexes.forEach((itemAt, k) => {
       grouped.add(itemAt);
       answers.set(itemAt, (r) => {
-        split ??= r === undefined ? probes.map(() => undefined) : splitProbes(probes, r, mark);
+        split ??= r === undefined ? indexes.map(() => undefined) : joined.split(r);
         return split[k];
       });
     });
     lines.push({
-      bytes: wrapForBatch(probesScript(probes, mark), { become: first.become }),
-      display: `(${probes.length} paths read together)`,
+      bytes: wrapForBatch(joined.script, { become: first.become }),
+      display: joined.display,
       timeoutMs: Math.max(...indexes.map((i) => (scoped[i] as { timeoutMs: number }).timeoutMs)),
       answers,
     });

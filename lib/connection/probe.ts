@@ -17,8 +17,8 @@
  * Why: every program started costs the host a few milliseconds of CPU, and a converged run of 20 file tasks
  * spent most of its host time starting `stat` and `base64` (bench/RESULTS.md, "Who uses the CPU").
  */
-import { randomBytes } from 'node:crypto';
 import { type Command, sh } from '../command.ts';
+import { answered, ReadTogether, sameFamily, type Joined } from './together.ts';
 import type { ExecResult } from './types.ts';
 
 /** `stat --printf` format parsed by modules/file.ts parseStat: mode, uid, gid, user, group, size, type. */
@@ -35,15 +35,33 @@ export interface PathProbe {
   readonly tree: boolean;
 }
 
+/** A path probe as a read a batch may join with others (lib/connection/together.ts). */
+export class PathRead extends ReadTogether {
+  readonly family = 'paths';
+  constructor(readonly probe: PathProbe) {
+    super();
+  }
+
+  join(others: readonly ReadTogether[], mark: string): Joined {
+    const probes = sameFamily(this, others, PathRead).map((r) => r.probe);
+    return {
+      script: probesScript(probes, mark),
+      display: `(${probes.length} paths read together)`,
+      split: (result) => splitProbes(probes, result, mark),
+    };
+  }
+}
+
 /** The probe's own script (what runs when it is alone), carrying the probe for a batch. */
 export function probeCommand(probe: PathProbe): Command {
+  const together = new PathRead(probe);
   const p = probe.path;
   if (probe.kind === 'content') {
     return sh`p=${p}
 if [ -L "$p" ]; then printf 'link\t'; readlink -- "$p"; exit 0; fi
 if [ ! -e "$p" ]; then echo absent; exit 0; fi
 stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-if [ -f "$p" ]; then base64 -w 0 -- "$p" || exit 1; fi`.with({ probe });
+if [ -f "$p" ]; then base64 -w 0 -- "$p" || exit 1; fi`.with({ together });
   }
   const count = probe.tree
     ? sh`if [ -d "$p" ] && [ ! -L "$p" ]; then printf 'entries\t'; find "$p" -mindepth 1 -printf . | wc -c; printf 'kib\t'; du -sk -- "$p" | cut -f1; fi`
@@ -59,7 +77,7 @@ if [ -L "$p" ]; then
 fi
 if [ ! -e "$p" ]; then echo absent; exit 0; fi
 printf 'lstat\t'; stat --printf ${STAT_FORMAT} -- "$p" || exit 1
-${count}`.with({ probe });
+${count}`.with({ together });
 }
 
 /** What the probes of a batch need of one distinct path: its bytes (c), a link's stat (f), a tree's size (t). */
@@ -133,18 +151,13 @@ stat --printf ${FIRST_FORMAT} -- ${needs.map((n) => n.path)} 2>/dev/null; m stat
 if [ $# -gt 0 ]; then cat -- "$@"; m cat $?; stat --printf ${CHECK_FORMAT} -- "$@"; m check $?; fi`;
 }
 
-/** A fresh section mark for probesScript. */
-export function probeMark(): string {
-  return `sanbook-probe-${randomBytes(16).toString('hex')}`;
-}
-
-interface Section {
+export interface Section {
   readonly bytes: Buffer;
   readonly code: number;
 }
 
 /** The sections of a probes script's output: tag -> bytes and exit code. */
-function sectionsOf(out: Buffer, mark: string): Map<string, Section> {
+export function sectionsOf(out: Buffer, mark: string): Map<string, Section> {
   const found = new Map<string, Section>();
   const head = Buffer.from(`\n${mark} `);
   let at = 0;
@@ -276,7 +289,6 @@ export function splitProbes(probes: readonly PathProbe[], result: ExecResult, ma
     const i = indexOf.get(probe.path) as number;
     const klass = classes[i] as string;
     const out = outputOf(probe, i, klass, stats.get(i), contents?.get(i), s);
-    if (out === undefined) return undefined;
-    return { exitCode: 0, stdout: out.toString('utf8'), stderr: '', stdoutBytes: out, signal: null, timedOut: false, durationMs: result.durationMs };
+    return out === undefined ? undefined : answered(out, 0, result.durationMs);
   });
 }
