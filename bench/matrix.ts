@@ -2,7 +2,7 @@
  * The measured runs. For each host count: start the hosts, warm each side up with one first run the first time
  * it runs (tsx's transform cache, Python's bytecode, the page cache), then repeat: each side converges a blank
  * state (first), runs again (second: must change nothing), runs in check mode (must plan nothing), and the raw
- * floor runs once. The sides alternate which goes first from one repetition to the next, so machine noise hits both. A run that
+ * floor runs once with 20 commands per host and once with 2 (the round trips of our converged run). The sides alternate which goes first from one repetition to the next, so machine noise hits both. A run that
  * fails, or a second run that changes something, stops the benchmark: its numbers would compare nothing.
  */
 import { writeFile } from 'node:fs/promises';
@@ -17,7 +17,8 @@ export interface Sample {
   readonly hosts: number;
   readonly rep: number;
   readonly side: Side | 'floor';
-  readonly phase: Phase | 'floor';
+  /** floor: 20 commands per host; floor2: 2 (the round trips of our converged run: host facts, one batch). */
+  readonly phase: Phase | 'floor' | 'floor2';
   readonly wallMs: number;
   readonly cpuMs: number;
   /** Busy CPU of the whole machine during the run (measure.ts); absent in results recorded before it existed. */
@@ -90,8 +91,8 @@ export async function floorSpec(hosts: BenchHosts): Promise<string> {
   return file;
 }
 
-export async function runFloorProcess(specFile: string, launcher: Launcher, via: 'raw' | 'sanbook'): Promise<{ wallMs: number; cpuMs: number; machineCpuMs: number; maxRssMb: number; peakTreeMb: number; report: FloorReport }> {
-  const m = await measure(launcherArgv(launcher, join(BENCH_DIR, 'floor.ts'), [specFile, '--via', via]), { cwd: PROJECT_DIR });
+export async function runFloorProcess(specFile: string, launcher: Launcher, via: 'raw' | 'sanbook', commands = 20): Promise<{ wallMs: number; cpuMs: number; machineCpuMs: number; maxRssMb: number; peakTreeMb: number; report: FloorReport }> {
+  const m = await measure(launcherArgv(launcher, join(BENCH_DIR, 'floor.ts'), [specFile, '--via', via, '--commands', String(commands)]), { cwd: PROJECT_DIR });
   if (m.exitCode !== 0) throw new Error(`the floor (${via}) exited ${m.exitCode}: ${m.stderr.slice(-1500)}`);
   const line = m.stdout.trim().split('\n').pop() ?? '';
   return { ...m, report: JSON.parse(line) as FloorReport };
@@ -157,6 +158,10 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
         const f = await runFloorProcess(spec, options.launcher, 'raw');
         samples.push({ hosts: n, rep, side: 'floor', phase: 'floor', wallMs: f.wallMs, cpuMs: f.cpuMs, machineCpuMs: f.machineCpuMs, maxRssMb: f.maxRssMb, peakTreeMb: f.peakTreeMb, inRunMs: f.report.totalMs, floor: f.report });
         options.log(`  rep ${rep + 1}/${options.runs} floor           ${(f.wallMs / 1000).toFixed(2)} s wall (in-process ${(f.report.totalMs / 1000).toFixed(2)} s)`);
+        // The floor of our converged run's own round trips: the connection, then 2 commands (facts, one batch).
+        const f2 = await runFloorProcess(spec, options.launcher, 'raw', 2);
+        samples.push({ hosts: n, rep, side: 'floor', phase: 'floor2', wallMs: f2.wallMs, cpuMs: f2.cpuMs, machineCpuMs: f2.machineCpuMs, maxRssMb: f2.maxRssMb, peakTreeMb: f2.peakTreeMb, inRunMs: f2.report.totalMs, floor: f2.report });
+        options.log(`  rep ${rep + 1}/${options.runs} floor, 2 cmds  ${(f2.wallMs / 1000).toFixed(2)} s wall (in-process ${(f2.report.totalMs / 1000).toFixed(2)} s)`);
         await options.onSamples?.(samples);
       }
       if (withAnsible && hosts.names[0] !== undefined) {
