@@ -173,3 +173,19 @@ test.serial('local: a file replaced by another of the same size while read is no
     process.env['PATH'] = oldPath;
   }
 });
+
+test.serial('local: probes under become and not are read in one line per become, each as it reads alone', async (t) => {
+  const dir = await makeTmpDir(t);
+  const paths = ['a', 'b', 'c'].map((n) => join(dir, n));
+  for (const p of paths) await writeFile(p, `${p}\n`);
+  await chmod(paths[2] as string, 0o600);
+  const items = paths.flatMap((path) => [
+    { command: probeCommand({ path, kind: 'content', tree: false }), options: { become: true } },
+    { command: probeCommand({ path, kind: 'file', tree: false }), options: { become: false } },
+  ]);
+  const together = await local.execBatch(items);
+  for (const [i, item] of items.entries()) {
+    const alone = await local.exec(item.command, item.options);
+    t.is(shown(together[i]), alone.exitCode === 0 ? shown(alone) : undefined, `${i}: ${alone.stderr}`);
+  }
+});
