@@ -9,14 +9,15 @@
  * timeout for the whole, the longest of its commands' timeouts. A command the batch did not finish (the batch
  * timed out, its shell died) has no result: the caller runs it on its own.
  *
- * Items whose wrapped command is byte for byte the same run once and share the result.
+ * Items whose wrapped command is byte for byte the same run once and share the result. Reads that know what
+ * they read (Command.together) are joined with the others of their family under the same become: one line
+ * reads for them all, and each gets the result its own script would give (lib/connection/together.ts).
  *
  * The runner uses it to gather ahead (lib/read-ahead.ts); a connection offers it as `execBatch`.
  */
 import { randomBytes } from 'node:crypto';
 import { Command, wrapForBatch } from '../command.ts';
 import type { ReadTogether } from './together.ts';
-
 import type { BatchItem, ExecOptions, ExecResult } from './types.ts';
 
 /** A command's become and timeout as the connection would run it (its own, else the connection's defaults). */
@@ -79,49 +80,50 @@ interface Line {
  */
 export async function runBatch(items: readonly BatchItem[], scopeOf: ScopeOf, run: RunScript): Promise<(ExecResult | undefined)[]> {
   if (items.some((i) => i.command.stdin !== undefined)) throw new Error('a batched command cannot take stdin');
-  const scoped = items.map((i) => scopeOf(i.command, i.options ?? {}));
+  const scoped = items.map((item) => ({ command: item.command, ...scopeOf(item.command, item.options ?? {}) }));
   const lines: Line[] = [];
   // Reads of one family and one become: two or more are read together (lib/connection/together.ts).
-  const groups = new Map<string, number[]>();
-  items.forEach((item, i) => {
-    const together = item.command.together;
-    if (together === undefined) return;
-    const key = `${together.family} ${JSON.stringify((scoped[i] as { become: boolean | string }).become)}`;
-    groups.set(key, [...(groups.get(key) ?? []), i]);
+  const groups = new Map<string, { at: number; read: ReadTogether }[]>();
+  scoped.forEach(({ command, become }, at) => {
+    const read = command.together;
+    if (read === undefined) return;
+    const key = `${read.family} ${JSON.stringify(become)}`;
+    groups.set(key, [...(groups.get(key) ?? []), { at, read }]);
   });
   const grouped = new Set<number>();
-  for (const indexes of groups.values()) {
-    if (indexes.length < 2) continue;
-    const [head, ...rest] = indexes.map((i) => (items[i] as BatchItem).command.together as ReadTogether);
-    const joined = (head as ReadTogether).join(rest, `sanbook-read-${randomBytes(16).toString('hex')}`);
-    const first = scoped[indexes[0] as number] as { become: boolean | string };
+  for (const group of groups.values()) {
+    const [head, ...rest] = group;
+    if (head === undefined || rest.length === 0) continue;
+    const joined = head.read.join(
+      rest.map((g) => g.read),
+      `sanbook-read-${randomBytes(16).toString('hex')}`,
+    );
     const answers = new Map<number, (r: ExecResult | undefined) => ExecResult | undefined>();
     let split: (ExecResult | undefined)[] | undefined;
-    indexes.forEach((itemAt, k) => {
-      grouped.add(itemAt);
-      answers.set(itemAt, (r) => {
-        split ??= r === undefined ? indexes.map(() => undefined) : joined.split(r);
+    group.forEach(({ at }, k) => {
+      grouped.add(at);
+      answers.set(at, (r) => {
+        split ??= r === undefined ? group.map(() => undefined) : joined.split(r);
         return split[k];
       });
     });
     lines.push({
-      bytes: wrapForBatch(joined.script, { become: first.become }),
+      bytes: wrapForBatch(joined.script, { become: scoped[head.at]?.become ?? false }),
       display: joined.display,
-      timeoutMs: Math.max(...indexes.map((i) => (scoped[i] as { timeoutMs: number }).timeoutMs)),
+      timeoutMs: Math.max(...group.map(({ at }) => scoped[at]?.timeoutMs ?? 0)),
       answers,
     });
   }
   // The same read asked twice (three settings of one file gather that file three times) runs once: a batch
   // only reads, so both askers get the same bytes.
   const slot = new Map<string, Line>();
-  items.forEach((item, i) => {
+  scoped.forEach(({ command, become, timeoutMs }, i) => {
     if (grouped.has(i)) return;
-    const { become, timeoutMs } = scoped[i] as { become: boolean | string; timeoutMs: number };
-    const bytes = wrapForBatch(item.command, { become });
+    const bytes = wrapForBatch(command, { become });
     const key = bytes.toString('latin1');
     let line = slot.get(key);
     if (line === undefined) {
-      line = { bytes, display: item.command.display, timeoutMs, answers: new Map() };
+      line = { bytes, display: command.display, timeoutMs, answers: new Map() };
       slot.set(key, line);
       lines.push(line);
     }
