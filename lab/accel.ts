@@ -1,8 +1,12 @@
 /**
  * KVM where it works (a user's laptop), software emulation otherwise (here: /dev/kvm exists but is a
  * PVM-only backend on which a stock guest aborts with "failed to set MSR" or hangs, see LAB.md). The probe
- * boots SeaBIOS under KVM for a few seconds and looks for its banner on the debug port: only a KVM that
- * really runs guest code passes. SANBOOK_LAB_ACCEL=kvm|tcg forces the choice.
+ * boots SeaBIOS under KVM for a few seconds and looks for its banner on the debug port, then boots the lab's
+ * own Linux kernel under KVM with no root disk and waits for its panic ("VFS: Unable to mount root fs"): only
+ * a KVM that runs Linux to the end of its start-up passes. SeaBIOS alone is not enough: on one machine of this
+ * kind it ran, and then the kernel hung without a line on its console (image build, 2026-12-08), where software
+ * emulation reaches the panic in about 2 s. Without a kernel to try, software emulation.
+ * SANBOOK_LAB_ACCEL=kvm|tcg forces the choice.
  */
 import { spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -49,11 +53,45 @@ async function kvmRunsGuestCode(timeoutMs: number): Promise<boolean> {
   }
 }
 
-export async function chooseAccel(): Promise<Accel> {
+/** Boot `kernel` with no disk: true when it gets to its panic over the missing root within timeoutMs. */
+export async function linuxBoots(accel: Accel, kernel: string, timeoutMs: number): Promise<boolean> {
+  const dir = await mkdtemp(join(tmpdir(), 'sanbook-kvm-linux-'));
+  const log = join(dir, 'console.log');
+  try {
+    const child = spawn(
+      'qemu-system-x86_64',
+      [...accelArgs(accel), '-m', '256', '-smp', '1', '-display', 'none', '-nodefaults', '-no-reboot', '-serial', `file:${log}`,
+        '-kernel', kernel, '-append', 'console=ttyS0 loglevel=4 panic=-1'],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    let ok = false;
+    while (Date.now() < deadline) {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      if (text.includes('Kernel panic - not syncing')) {
+        ok = true;
+        break;
+      }
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    // QEMU exits right after the panic (panic=-1, -no-reboot): the last lines may have come with its exit.
+    return ok || (await readFile(log, 'utf8').catch(() => '')).includes('Kernel panic - not syncing');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** KVM or software emulation, for VMs that boot `kernel` (the lab's own: without one, software emulation). */
+export async function chooseAccel(kernel: string | undefined): Promise<Accel> {
   const forced = process.env['SANBOOK_LAB_ACCEL'];
   if (forced === 'kvm' || forced === 'tcg') return forced;
   if (forced !== undefined && forced !== '' && forced !== 'auto') {
     throw new Error(`SANBOOK_LAB_ACCEL must be kvm, tcg or auto, not "${forced}"`);
   }
-  return (await kvmRunsGuestCode(5_000)) ? 'kvm' : 'tcg';
+  if (kernel === undefined || !(await kvmRunsGuestCode(5_000))) return 'tcg';
+  return (await linuxBoots('kvm', kernel, 20_000)) ? 'kvm' : 'tcg';
 }

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync } from 'node:fs';
-import { access, chmod, mkdir, readdir, readFile, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,7 +23,7 @@ import { STORAGE_PACKAGES, buildRepo, run } from './repo.ts';
 export { ROOT_DISK_SERIAL, ROOT_LABEL, type GuestFile };
 
 /** Bump when the build steps change in a way the recipe's data does not show. */
-export const IMAGE_VERSION = 2;
+export const IMAGE_VERSION = 3;
 export const SUITE = 'bookworm';
 export const DISK_GIB = 4;
 
@@ -52,6 +52,8 @@ export interface BaseImage {
   readonly hash: string;
   /** The local repository of the storage packages (Packages, Release, *.deb). */
   readonly repoDir: string;
+  /** A copy of the image's kernel, for lab/accel.ts to try KVM with before the VMs boot. */
+  readonly kernel: string;
 }
 
 export interface EnsureOptions {
@@ -162,7 +164,7 @@ export async function ensureBaseImage(options: EnsureOptions): Promise<BaseImage
   const recipe = defaultRecipe();
   const hash = recipeHash(recipe);
   const finalDir = join(options.cacheDir, `image-${hash}`);
-  const result: BaseImage = { path: join(finalDir, 'disk.qcow2'), hash, repoDir: join(finalDir, 'repo') };
+  const result: BaseImage = { path: join(finalDir, 'disk.qcow2'), hash, repoDir: join(finalDir, 'repo'), kernel: join(finalDir, 'vmlinuz') };
   if (await exists(join(finalDir, 'manifest.json'))) return result;
   await mkdir(options.cacheDir, { recursive: true });
   const lock = join(options.cacheDir, `image-${hash}.lock`);
@@ -201,7 +203,7 @@ export async function ensureBaseImage(options: EnsureOptions): Promise<BaseImage
     await removeTree(work);
     await mkdir(work);
     try {
-      await buildImage(recipe, hash, work, options.mirror ?? (await hostMirror(recipe.suite)), options.accel ?? (await chooseAccel()), log);
+      await buildImage(recipe, hash, work, options.mirror ?? (await hostMirror(recipe.suite)), options.accel, log);
       await rename(work, finalDir);
     } catch (e) {
       const kept: string[] = [];   // the consoles of the build boots outlive the failed build
@@ -219,7 +221,7 @@ export async function ensureBaseImage(options: EnsureOptions): Promise<BaseImage
   return result;
 }
 
-async function buildImage(recipe: Recipe, hash: string, work: string, mirror: string, accel: Accel, log: (l: string) => void): Promise<void> {
+async function buildImage(recipe: Recipe, hash: string, work: string, mirror: string, forcedAccel: Accel | undefined, log: (l: string) => void): Promise<void> {
   const started = Date.now();
   const times: Record<string, number> = {};
   const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
@@ -235,7 +237,7 @@ async function buildImage(recipe: Recipe, hash: string, work: string, mirror: st
   const rootfs = join(work, 'rootfs');
   const chroot = (what: string, ...argv: string[]) => run(['chroot', rootfs, ...argv],
     { step: `configure: ${what}`, env: { DEBIAN_FRONTEND: 'noninteractive', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-  log(`base image ${hash}: Debian ${recipe.suite} from ${mirror}, ${accel.toUpperCase()} for the build boots, in ${work}`);
+  log(`base image ${hash}: Debian ${recipe.suite} from ${mirror}, in ${work}`);
 
   await step('debootstrap', () => run(['debootstrap', '--variant=minbase', `--include=${recipe.imagePackages.join(',')}`,
     recipe.suite, rootfs, mirror], { step: 'debootstrap', timeoutMs: 20 * 60_000 })
@@ -274,6 +276,10 @@ async function buildImage(recipe: Recipe, hash: string, work: string, mirror: st
     if (version === undefined || !boot.includes(`initrd.img-${version}`)) throw new Error(`clean: no kernel and initrd in ${rootfs}/boot (${boot.join(' ')})`);
     return version;
   });
+  // KVM only if it boots this very kernel (lab/accel.ts); the lab tries it again with this copy before its VMs boot.
+  await copyFile(join(rootfs, 'boot', `vmlinuz-${kernel}`), join(work, 'vmlinuz'));
+  const accel = forcedAccel ?? (await chooseAccel(join(work, 'vmlinuz')));
+  log(`base image: ${accel.toUpperCase()} for the build boots`);
 
   const raw = join(work, 'disk.raw');
   await step('filesystem and disk', async () => {

@@ -128,7 +128,7 @@ export async function labUp(options: LabOptions & { topology: string; timeoutMs?
     log(`package repository on 127.0.0.1:${repo.port}`);
   }
 
-  const accel = previous?.accel ?? (await chooseAccel());
+  const accel = previous?.accel ?? (await chooseAccel(existsSync(image.kernel) ? image.kernel : undefined));
   const specs = topology(options.topology);
   const taken = new Set<number>([repo.port]);
   const vms: LabState['vms'] = [];
