@@ -6,23 +6,11 @@ import test from 'ava';
 import fc from 'fast-check';
 import { cmd, sh } from '../../lib/command.ts';
 import { LocalConnection } from '../../lib/connection/local.ts';
-import { connectSsh, type SshConnection } from '../../lib/connection/ssh.ts';
 import type { BatchItem, Connection, ExecResult } from '../../lib/connection/types.ts';
-import { startSshd, type TestSshd } from '../../lab/loopback/sshd.ts';
+import { sharedSshd } from '../helpers/shared-sshd.ts';
 
-let sshd: TestSshd;
-let ssh: SshConnection;
+const server = sharedSshd(test);
 const local = new LocalConnection();
-
-test.before(async () => {
-  sshd = await startSshd();
-  ssh = await connectSsh(sshd.sshOptions());
-});
-
-test.after.always(async () => {
-  await ssh?.close();
-  await sshd?.stop();
-});
 
 const pick = (r: ExecResult | undefined): [number, string, string] | undefined =>
   r === undefined ? undefined : [r.exitCode, r.stdoutBytes.toString('hex'), r.stderr];
@@ -33,7 +21,7 @@ function emit(bytes: Buffer, errText: string, code: number): BatchItem {
 }
 
 for (const [name, conn] of [
-  ['ssh', (): Connection => ssh],
+  ['ssh', (): Connection => server.ssh],
   ['local', (): Connection => local],
 ] as const) {
   test.serial(`${name}: each command's stdout, stderr and exit code are those exec() gives, in one round trip`, async (t) => {
@@ -79,20 +67,20 @@ for (const [name, conn] of [
 
 test.serial('a command that prints a boundary-like line does not split the output', async (t) => {
   const fake = 'sanbook-batch-00000000000000000000000000000000 0';
-  const [r] = await ssh.execBatch([{ command: sh`printf '%s\\n' ${'x'} ${'\n' + fake}` }, { command: cmd('true') }]);
+  const [r] = await server.ssh.execBatch([{ command: sh`printf '%s\\n' ${'x'} ${'\n' + fake}` }, { command: cmd('true') }]);
   t.is(r?.stdout, `x\n\n${fake}\n`);
 });
 
 test.serial('the batch runs as exec() would: LC_ALL=C, /bin/sh, stdin empty, each command on its own', async (t) => {
-  const [lang, shell, stdin, cd] = await ssh.execBatch([
+  const [lang, shell, stdin, cd] = await server.ssh.execBatch([
     { command: sh`echo "$LC_ALL"` },
     { command: sh`readlink /proc/$$/exe` },
     { command: sh`wc -c` },
     { command: sh`cd /; X=1; echo "$X"` },
   ]);
-  const [after] = await ssh.execBatch([{ command: sh`pwd; echo "[$X]"` }]);
+  const [after] = await server.ssh.execBatch([{ command: sh`pwd; echo "[$X]"` }]);
   t.is(lang?.stdout, 'C\n');
-  t.is(shell?.stdout, (await ssh.exec(sh`readlink /proc/$$/exe`)).stdout);
+  t.is(shell?.stdout, (await server.ssh.exec(sh`readlink /proc/$$/exe`)).stdout);
   t.is(stdin?.stdout.trim(), '0');
   t.is(cd?.stdout, '1\n');
   t.not(after?.stdout.split('\n')[0], '/', 'a cd in one batch does not carry over');
@@ -102,7 +90,7 @@ test.serial('the batch runs as exec() would: LC_ALL=C, /bin/sh, stdin empty, eac
 test.serial('the batch has one timeout, the longest of its commands: what it did not finish is undefined', async (t) => {
   const quick = { timeoutMs: 300 };
   const started = performance.now();
-  const r = await ssh.execBatch([
+  const r = await server.ssh.execBatch([
     { command: cmd('true'), options: quick },
     { command: cmd('sleep', '5'), options: quick },
     { command: sh`echo after`, options: quick },
@@ -111,12 +99,12 @@ test.serial('the batch has one timeout, the longest of its commands: what it did
   t.is(r[0]?.exitCode, 0);
   t.is(r[1], undefined);
   t.is(r[2], undefined);
-  const [own] = await ssh.execBatch([{ command: sh`exit 124` }, { command: cmd('true') }]);
+  const [own] = await server.ssh.execBatch([{ command: sh`exit 124` }, { command: cmd('true') }]);
   t.is(own?.exitCode, 124, "a command's own exit code 124 is its own");
 });
 
 test.serial('a syntax error, an exit or a cd in one command stays in it', async (t) => {
-  const r = await ssh.execBatch([
+  const r = await server.ssh.execBatch([
     { command: sh`echo 'unterminated` },
     { command: sh`exit 3` },
     { command: sh`cd / && pwd` },
@@ -131,8 +119,8 @@ test.serial('a syntax error, an exit or a cd in one command stays in it', async 
 
 test.serial('become runs a command through sudo -n as exec() does', async (t) => {
   // The test user has no sudo rights here: both ways fail alike, with sudo's own message.
-  const [batched] = await ssh.execBatch([{ command: cmd('id', '-u'), options: { become: true } }, { command: cmd('true') }]);
-  const alone = await ssh.exec(cmd('id', '-u'), { become: true });
+  const [batched] = await server.ssh.execBatch([{ command: cmd('id', '-u'), options: { become: true } }, { command: cmd('true') }]);
+  const alone = await server.ssh.exec(cmd('id', '-u'), { become: true });
   t.is(batched?.exitCode, alone.exitCode);
   t.is(batched?.stdout, alone.stdout);
   t.is(batched?.stderr, alone.stderr);
@@ -141,20 +129,20 @@ test.serial('become runs a command through sudo -n as exec() does', async (t) =>
 test.serial('commands the batch never finished are undefined: a shell that dies part way', async (t) => {
   // A subshell's $$ is the batch's shell.
   const killShell = sh`kill -9 $$`;
-  const r = await ssh.execBatch([{ command: cmd('true') }, { command: killShell }, { command: cmd('echo', 'after') }]);
+  const r = await server.ssh.execBatch([{ command: cmd('true') }, { command: killShell }, { command: cmd('echo', 'after') }]);
   t.is(r[0]?.exitCode, 0);
   t.is(r[2], undefined);
 });
 
 test.serial('a command with stdin is refused before anything runs', async (t) => {
-  const before = ssh.commandCount;
-  await t.throwsAsync(ssh.execBatch([{ command: cmd('cat').with({ stdin: 'x' }) }]), { message: /cannot take stdin/ });
-  t.is(ssh.commandCount, before);
+  const before = server.ssh.commandCount;
+  await t.throwsAsync(server.ssh.execBatch([{ command: cmd('cat').with({ stdin: 'x' }) }]), { message: /cannot take stdin/ });
+  t.is(server.ssh.commandCount, before);
 });
 
 test.serial('quoting keeps the wrapped commands apart (a quote in one cannot end another)', async (t) => {
   const nasty = Buffer.from("'; echo INJECTED; '");
-  const [r, s] = await ssh.execBatch([{ command: cmd('printf', '%s', nasty) }, { command: cmd('echo', 'next') }]);
+  const [r, s] = await server.ssh.execBatch([{ command: cmd('printf', '%s', nasty) }, { command: cmd('echo', 'next') }]);
   t.is(r?.stdout, nasty.toString());
   t.is(s?.stdout, 'next\n');
 });
@@ -164,11 +152,11 @@ test.serial('the same command asked several times runs once; each asker gets its
   t.teardown(() => local.exec(cmd('rm', '-f', '--', file)).then(() => undefined));
   const count = sh`echo run >> ${file}; wc -l < ${file}`;
   const other = sh`echo other; exit 3`;
-  const r = await ssh.execBatch([{ command: count }, { command: other }, { command: count }, { command: count }, { command: other }]);
+  const r = await server.ssh.execBatch([{ command: count }, { command: other }, { command: count }, { command: count }, { command: other }]);
   t.deepEqual(r.map((x) => [x?.exitCode, x?.stdout]), [[0, '1\n'], [3, 'other\n'], [0, '1\n'], [0, '1\n'], [3, 'other\n']]);
-  t.is((await ssh.exec(cmd('wc', '-l', file))).stdout.split(' ')[0], '1', 'the counting command ran once');
+  t.is((await server.ssh.exec(cmd('wc', '-l', file))).stdout.split(' ')[0], '1', 'the counting command ran once');
   // The same script under become is another command: it runs on its own.
-  const withBecome = await ssh.execBatch([{ command: cmd('id', '-u') }, { command: cmd('id', '-u'), options: { become: true } }]);
+  const withBecome = await server.ssh.execBatch([{ command: cmd('id', '-u') }, { command: cmd('id', '-u'), options: { become: true } }]);
   t.is(withBecome.length, 2);
   t.true(withBecome[0] !== withBecome[1], 'not shared between become and not');
 });

@@ -11,24 +11,12 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalConnection } from '../../lib/connection/local.ts';
 import { probeCommand, type PathProbe } from '../../lib/connection/probe.ts';
-import { connectSsh, type SshConnection } from '../../lib/connection/ssh.ts';
 import type { Connection, ExecResult } from '../../lib/connection/types.ts';
-import { startSshd, type TestSshd } from '../../lab/loopback/sshd.ts';
+import { sharedSshd } from '../helpers/shared-sshd.ts';
 import { makeTmpDir } from '../helpers/tmpdir.ts';
 
-let sshd: TestSshd;
-let ssh: SshConnection;
+const server = sharedSshd(test);
 const local = new LocalConnection();
-
-test.before(async () => {
-  sshd = await startSshd();
-  ssh = await connectSsh(sshd.sshOptions());
-});
-
-test.after.always(async () => {
-  await ssh?.close();
-  await sshd?.stop();
-});
 
 const isRoot = process.getuid?.() === 0;
 
@@ -77,7 +65,7 @@ const shown = (r: ExecResult | undefined): string | undefined => (r === undefine
 
 for (const [name, conn] of [
   ['local', (): Connection => local],
-  ['ssh', (): Connection => ssh],
+  ['ssh', (): Connection => server.ssh],
 ] as const) {
   test.serial(`${name}: probes read together give each the bytes its own script prints alone`, async (t) => {
     const dir = await makeTmpDir(t);
