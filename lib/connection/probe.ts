@@ -151,13 +151,13 @@ stat --printf ${FIRST_FORMAT} -- ${needs.map((n) => n.path)} 2>/dev/null; m stat
 if [ $# -gt 0 ]; then cat -- "$@"; m cat $?; stat --printf ${CHECK_FORMAT} -- "$@"; m check $?; fi`;
 }
 
-export interface Section {
+interface Section {
   readonly bytes: Buffer;
   readonly code: number;
 }
 
 /** The sections of a probes script's output: tag -> bytes and exit code. */
-export function sectionsOf(out: Buffer, mark: string): Map<string, Section> {
+function sectionsOf(out: Buffer, mark: string): Map<string, Section> {
   const found = new Map<string, Section>();
   const head = Buffer.from(`\n${mark} `);
   let at = 0;
