@@ -6,10 +6,10 @@
  */
 import { cmd } from '../lib/command.ts';
 import { modeString } from '../lib/connection/put.ts';
-import { probeCommand, STAT_FORMAT } from '../lib/connection/probe.ts';
+import { probeCommand, STAT_FORMAT, STAT_TYPES, type FileType } from '../lib/connection/probe.ts';
 import { defineModule, exec, type Change } from '../lib/module.ts';
 
-export type FileType = 'file' | 'directory' | 'link' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
+export type { FileType };
 
 export interface Stat {
   readonly type: FileType;
@@ -26,24 +26,13 @@ export interface Stat {
 /** `stat --printf` format parsed by parseStat (lib/connection/probe.ts, where the probes use it). */
 export { STAT_FORMAT };
 
-const TYPES: Readonly<Record<string, FileType>> = {
-  'regular file': 'file',
-  'regular empty file': 'file',
-  directory: 'directory',
-  'symbolic link': 'link',
-  fifo: 'fifo',
-  socket: 'socket',
-  'character special file': 'char-device',
-  'block special file': 'block-device',
-};
-
 /** Parse one line printed with STAT_FORMAT. */
 export function parseStat(line: string): Stat {
   const f = line.replace(/\n$/, '').split('\t');
   if (f.length !== 7) throw new Error(`unexpected stat output: ${JSON.stringify(line)}`);
   const [mode = '', uid = '', gid = '', owner = '', group = '', size = '', type = ''] = f;
   return {
-    type: TYPES[type] ?? 'other',
+    type: STAT_TYPES[type] ?? 'other',
     mode: Number.parseInt(mode, 8),
     uid: Number.parseInt(uid, 10),
     gid: Number.parseInt(gid, 10),

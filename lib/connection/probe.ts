@@ -24,6 +24,20 @@ import type { ExecResult } from './types.ts';
 /** `stat --printf` format parsed by modules/file.ts parseStat: mode, uid, gid, user, group, size, type. */
 export const STAT_FORMAT = '%a\\t%u\\t%g\\t%U\\t%G\\t%s\\t%F\\n';
 
+export type FileType = 'file' | 'directory' | 'link' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
+
+/** stat's %F words (coreutils, LC_ALL=C) -> the type; any other word is 'other'. */
+export const STAT_TYPES: Readonly<Record<string, FileType>> = {
+  'regular file': 'file',
+  'regular empty file': 'file',
+  directory: 'directory',
+  'symbolic link': 'link',
+  fifo: 'fifo',
+  socket: 'socket',
+  'character special file': 'char-device',
+  'block special file': 'block-device',
+};
+
 /**
  * 'file': the path's lstat; for a link, also what it leads to and its target; for a real directory, when
  * `tree`, how many entries it holds and its size (modules/file.ts).
@@ -209,14 +223,14 @@ function firstStat(rest: Buffer | undefined): FirstStat | undefined {
   };
 }
 
-/** What each class says of stat's %F. */
-const CLASS_TYPES: Readonly<Record<string, (type: string) => boolean>> = {
-  L: (t) => t === 'symbolic link',
-  R: (t) => t === 'regular file' || t === 'regular empty file',
-  U: (t) => t === 'regular file' || t === 'regular empty file',
-  F: (t) => t === 'regular file' || t === 'regular empty file',
+/** The type stat's %F must give for each class the shell's tests found (else the path changed in between). */
+const CLASS_TYPES: Readonly<Record<string, (type: FileType) => boolean>> = {
+  L: (t) => t === 'link',
+  R: (t) => t === 'file',
+  U: (t) => t === 'file',
+  F: (t) => t === 'file',
   D: (t) => t === 'directory',
-  O: (t) => t !== 'symbolic link' && t !== 'directory' && t !== 'regular file' && t !== 'regular empty file',
+  O: (t) => t !== 'link' && t !== 'directory' && t !== 'file',
 };
 
 /** Each R file's bytes, cut from the cat section by the sizes the first stat gave, if nothing moved. */
@@ -243,7 +257,7 @@ function contentsOf(needs: readonly PathNeeds[], classes: string, stats: Readonl
 /** What probe's own script would have printed, from the sections; undefined where they do not say for sure. */
 function outputOf(probe: PathProbe, i: number, klass: string, first: FirstStat | undefined, content: Buffer | undefined, s: Map<string, Section>): Buffer | undefined {
   if (klass === 'A') return Buffer.from('absent\n');
-  if (first === undefined || CLASS_TYPES[klass]?.(first.type) !== true) return undefined;
+  if (first === undefined || CLASS_TYPES[klass]?.(STAT_TYPES[first.type] ?? 'other') !== true) return undefined;
   const link = s.get(`link${i + 1}`);
   if (probe.kind === 'content') {
     if (klass === 'L') return link === undefined || link.code !== 0 ? undefined : Buffer.concat([Buffer.from('link\t'), link.bytes]);
