@@ -20,69 +20,53 @@ export function accelArgs(accel: Accel): string[] {
   return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=128', '-cpu', 'max'];
 }
 
+/**
+ * Start a QEMU that writes to `log` (a file in a fresh temp dir, which `argsFor` names) and wait until the log
+ * shows `seen`, QEMU exits, or timeoutMs; QEMU is killed if still running. True when the log showed it.
+ */
+async function qemuShows(argsFor: (log: string) => string[], seen: (text: string) => boolean, timeoutMs: number): Promise<boolean> {
+  const dir = await mkdtemp(join(tmpdir(), 'sanbook-accel-probe-'));
+  const log = join(dir, 'qemu.log');
+  const shown = async (): Promise<boolean> => seen(await readFile(log, 'utf8').catch(() => ''));
+  try {
+    const child = spawn('qemu-system-x86_64', argsFor(log), { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    let ok = false;
+    while (!ok && Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+      ok = await shown();
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    // A QEMU that exits right after writing (a kernel's panic with panic=-1, -no-reboot): its last lines came with its exit.
+    return ok || (await shown());
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function kvmRunsGuestCode(timeoutMs: number): Promise<boolean> {
   try {
     await access('/dev/kvm', constants.R_OK | constants.W_OK);
   } catch {
     return false;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'sanbook-kvm-probe-'));
-  const log = join(dir, 'debugcon.log');
-  try {
-    const child = spawn(
-      'qemu-system-x86_64',
-      ['-accel', 'kvm', '-cpu', 'host', '-m', '64', '-display', 'none', '-nodefaults', '-no-reboot', '-debugcon', `file:${log}`, '-global', 'isa-debugcon.iobase=0x402'],
-      { stdio: 'ignore' },
-    );
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + timeoutMs;
-    let ok = false;
-    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      const text = await readFile(log, 'utf8').catch(() => '');
-      if (text.includes('SeaBIOS') && text.includes('Running on QEMU')) {
-        ok = true;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    return ok;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return qemuShows(
+    (log) => [...accelArgs('kvm'), '-m', '64', '-display', 'none', '-nodefaults', '-no-reboot', '-debugcon', `file:${log}`, '-global', 'isa-debugcon.iobase=0x402'],
+    (text) => text.includes('SeaBIOS') && text.includes('Running on QEMU'),
+    timeoutMs,
+  );
 }
 
 /** Boot `kernel` with no disk: true when it gets to its panic over the missing root within timeoutMs. */
-export async function linuxBoots(accel: Accel, kernel: string, timeoutMs: number): Promise<boolean> {
-  const dir = await mkdtemp(join(tmpdir(), 'sanbook-kvm-linux-'));
-  const log = join(dir, 'console.log');
-  try {
-    const child = spawn(
-      'qemu-system-x86_64',
-      [...accelArgs(accel), '-m', '256', '-smp', '1', '-display', 'none', '-nodefaults', '-no-reboot', '-serial', `file:${log}`,
-        '-kernel', kernel, '-append', 'console=ttyS0 loglevel=4 panic=-1'],
-      { stdio: 'ignore' },
-    );
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + timeoutMs;
-    let ok = false;
-    while (Date.now() < deadline) {
-      const text = await readFile(log, 'utf8').catch(() => '');
-      if (text.includes('Kernel panic - not syncing')) {
-        ok = true;
-        break;
-      }
-      if (child.exitCode !== null || child.signalCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    // QEMU exits right after the panic (panic=-1, -no-reboot): the last lines may have come with its exit.
-    return ok || (await readFile(log, 'utf8').catch(() => '')).includes('Kernel panic - not syncing');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+export function linuxBoots(accel: Accel, kernel: string, timeoutMs: number): Promise<boolean> {
+  return qemuShows(
+    (log) => [...accelArgs(accel), '-m', '256', '-smp', '1', '-display', 'none', '-nodefaults', '-no-reboot', '-serial', `file:${log}`,
+      '-kernel', kernel, '-append', 'console=ttyS0 loglevel=4 panic=-1'],
+    (text) => text.includes('Kernel panic - not syncing'),
+    timeoutMs,
+  );
 }
 
 /** KVM or software emulation, for VMs that boot `kernel` (the lab's own: without one, software emulation). */
